@@ -1,0 +1,1 @@
+"""The append-only audit trail: canonical events, RFC 6962 Merkle tree, verification."""

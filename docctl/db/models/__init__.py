@@ -1,0 +1,23 @@
+"""All tables. Importing this package registers every model on `Base.metadata`."""
+
+from docctl.db.models.accounts import ApiToken, PasswordHistory, User, UserRole, WebSession
+from docctl.db.models.audit import AuditEvent, AuditHead
+from docctl.db.models.blobs import Blob
+from docctl.db.models.notifications import Notification
+
+# Tables whose rows are never changed once written: the database refuses UPDATE, DELETE and TRUNCATE on them
+# (triggers on SQLite and PostgreSQL), and the PostgreSQL application role may only SELECT and INSERT.
+HISTORY_TABLES: tuple[str, ...] = ("audit_events", "blobs", "password_history")
+
+__all__ = [
+    "HISTORY_TABLES",
+    "ApiToken",
+    "AuditEvent",
+    "AuditHead",
+    "Blob",
+    "Notification",
+    "PasswordHistory",
+    "User",
+    "UserRole",
+    "WebSession",
+]
