@@ -70,12 +70,10 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session; anything written in it is rolled back."""
+        """A read-only session. Closing it rolls back anything written; objects loaded in it stay readable
+        (detached) afterwards."""
         with self.sessions() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

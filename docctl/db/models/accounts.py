@@ -42,7 +42,7 @@ class User(Base):
     esig_accepted_at: Mapped[utc_timestamp_null]
 
     grants: Mapped[list[UserRole]] = relationship(
-        back_populates="user", foreign_keys="UserRole.user_id", order_by="UserRole.granted_at"
+        back_populates="user", foreign_keys="UserRole.user_id", order_by="UserRole.granted_at", lazy="selectin"
     )
 
     @property
@@ -110,7 +110,7 @@ class WebSession(Base):
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class ApiToken(Base):
@@ -128,4 +128,4 @@ class ApiToken(Base):
     revoked_at: Mapped[utc_timestamp_null]
     last_used_at: Mapped[utc_timestamp_null]
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User] = relationship(lazy="joined")

@@ -1,0 +1,301 @@
+"""The `docctl` command (also `python -m docctl`). Every command runs without a terminal and exits non-zero on
+failure, so scripts and cron can rely on it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from typing import Annotated
+
+import typer
+
+from docctl.clock import SystemClock
+from docctl.config import Settings, load_settings
+from docctl.db import migrate as migrations
+from docctl.db.session import Database, make_engine
+from docctl.domain.policy import Role
+from docctl.errors import AuditTampered, DocctlError
+from docctl.services import accounts, demo, system
+from docctl.services.credentials import AccountConfig
+from docctl.services.principal import Principal
+
+app = typer.Typer(help="docctl: document control and Part 11 electronic signatures.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+user_app = typer.Typer(help="Manage user accounts (as the operator of this server).", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+storage_app = typer.Typer(help="The blob store.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(audit_app, name="audit")
+app.add_typer(storage_app, name="storage")
+
+log = logging.getLogger("docctl")
+
+
+def _settings(**overrides: object) -> Settings:
+    return load_settings(**overrides)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"docctl: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _database(settings: Settings, *, migrate_embedded: bool = True) -> Database:
+    if settings.embedded:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database = Database.from_url(settings.resolved_database_url)
+    if settings.embedded and migrate_embedded:
+        migrations.upgrade(database.engine)
+    elif not settings.embedded:
+        _require_migrated(database)
+    return database
+
+
+def _require_migrated(database: Database) -> None:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrations.alembic_config(str(database.engine.url)))
+    current = migrations.current_revision(database.engine)
+    if current != script.get_current_head():
+        raise _fail(
+            f"the database is at revision {current or 'none'}, the code needs {script.get_current_head()}: "
+            "run `docctl migrate` as the database owner first"
+        )
+
+
+def _record_configuration(database: Database, settings: Settings) -> None:
+    with database.unit_of_work() as s:
+        system.record_configuration(s, settings, at=SystemClock().now())
+
+
+@app.command()
+def init() -> None:
+    """Create the data directory and the database (embedded default), and record the configuration."""
+    settings = _settings()
+    database = _database(settings)
+    _record_configuration(database, settings)
+    typer.echo(f"docctl initialised: database {settings.resolved_database_url.split('@')[-1]}")
+    typer.echo(f"blob store {settings.resolved_blobstore_url.split('?')[0]}")
+
+
+@app.command()
+def migrate(
+    owner_url: Annotated[str, typer.Option(help="Connect as the schema owner (default: DOCCTL_DATABASE_URL).")] = "",
+    grant_to: Annotated[str, typer.Option(help="PostgreSQL application role to grant SELECT/INSERT(/UPDATE) to "
+                                              "(default: DOCCTL_PG_APP_ROLE; '-' to skip).")] = "",
+) -> None:
+    """Apply the database migrations (as the owner) and grant the application role its rights."""
+    settings = _settings()
+    url = owner_url or settings.resolved_database_url
+    if url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    migrations.upgrade(engine)
+    typer.echo(f"schema at revision {migrations.current_revision(engine)}")
+    role = grant_to or settings.pg_app_role
+    if engine.dialect.name == "postgresql" and role != "-":
+        try:
+            migrations.grant_app_role(engine, role)
+        except LookupError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(f"granted role {role}: SELECT, INSERT on history tables; SELECT, INSERT, UPDATE elsewhere")
+    engine.dispose()
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from docctl.web.app import create_app
+
+    database = _database(settings)
+    _record_configuration(database, settings)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if settings.embedded:
+        log.warning("embedded mode: SQLite and local files under %s; not for production", settings.data_dir)
+    application = create_app(settings, database=database)
+    typer.echo(f"docctl serving at http://{host}:{port}/")
+    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the web server (and its scheduler). Migrates the embedded SQLite database first."""
+    _serve(_settings(), host, port)
+
+
+@app.command("demo")
+def demo_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server after seeding.")] = True,
+) -> None:
+    """Seed demo users for every role (passwords printed here, demo mode only) and serve."""
+    settings = _settings(mode="demo")
+    database = _database(settings)
+    creds = demo.seed(database, AccountConfig.from_settings(settings), settings.data_dir, at=SystemClock().now())
+    typer.echo("")
+    typer.echo("Demo users (demo mode only; passwords kept in " + str(demo.credentials_file(settings.data_dir)) + "):")
+    for cred in creds:
+        typer.echo(f"  {cred.username:<12} {cred.role:<17} {cred.password}")
+    typer.echo("")
+    if serve:
+        _serve(settings, host, port)
+
+
+def _read_password_stdin() -> str:
+    line = sys.stdin.readline()
+    password = line.rstrip("\r\n")
+    if not password:
+        raise _fail("no password on standard input")
+    return password
+
+
+def _operator_uow(settings: Settings):  # type: ignore[no-untyped-def]
+    database = _database(settings)
+    return database, AccountConfig.from_settings(settings), Principal.operator(), SystemClock().now()
+
+
+def _user_id(database: Database, username: str):  # type: ignore[no-untyped-def]
+    with database.read() as s:
+        user = accounts.find_user(s, username)
+        if user is None:
+            raise _fail(f"no user {username!r}")
+        return user.id
+
+
+@user_app.command("create")
+def user_create(
+    username: str,
+    name: Annotated[str, typer.Option("--name", help="Full name, printed with every signature.")],
+    role: Annotated[list[Role] | None, typer.Option("--role", help="A permission role; repeat for more.")] = None,
+    title: Annotated[str, typer.Option(help="Job title.")] = "",
+    email: Annotated[str, typer.Option(help="E-mail address.")] = "",
+    time_zone: Annotated[str, typer.Option("--time-zone", help="IANA time zone.")] = "UTC",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the initial password from standard "
+                                                 "input (else one is generated and printed).")] = False,
+) -> None:
+    """Create a user. The initial password counts as set by an administrator: it must be changed at first login."""
+    settings = _settings()
+    password = _read_password_stdin() if password_stdin else None
+    database, config, operator, at = _operator_uow(settings)
+    with database.unit_of_work() as s:
+        created = accounts.create_user(
+            s, config, principal=operator, username=username, full_name=name, title=title, email=email,
+            time_zone=time_zone, roles=[r.value for r in role or []], password=password, at=at,
+        )
+    typer.echo(f"created {created.user.username} ({created.user.id})")
+    if created.temporary_password:
+        typer.echo(f"temporary password: {created.temporary_password}")
+
+
+@user_app.command("deactivate")
+def user_deactivate(username: str, reason: Annotated[str, typer.Option(help="Why (recorded).")]) -> None:
+    """Deactivate a user (never deleted): sessions and tokens end at once."""
+    settings = _settings()
+    database, _, operator, at = _operator_uow(settings)
+    uid = _user_id(database, username)
+    with database.unit_of_work() as s:
+        accounts.deactivate_user(s, principal=operator, user_id=uid, reason=reason, at=at)
+    typer.echo(f"deactivated {username}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(username: str, reason: Annotated[str, typer.Option(help="Why (recorded).")]) -> None:
+    """Issue a temporary password (printed); it must be changed at next login and can never sign."""
+    settings = _settings()
+    database, config, operator, at = _operator_uow(settings)
+    uid = _user_id(database, username)
+    with database.unit_of_work() as s:
+        temp = accounts.reset_password(s, config, principal=operator, user_id=uid, reason=reason, at=at)
+    typer.echo(f"temporary password: {temp}")
+
+
+@user_app.command("grant")
+def user_grant(username: str, role: Role, reason: Annotated[str, typer.Option(help="Why (recorded).")]) -> None:
+    """Grant a permission role."""
+    settings = _settings()
+    database, _, operator, at = _operator_uow(settings)
+    uid = _user_id(database, username)
+    with database.unit_of_work() as s:
+        accounts.grant_role(s, principal=operator, user_id=uid, role=role.value, reason=reason, at=at)
+    typer.echo(f"granted {role.value} to {username}")
+
+
+@user_app.command("revoke")
+def user_revoke(username: str, role: Role, reason: Annotated[str, typer.Option(help="Why (recorded).")]) -> None:
+    """Revoke a permission role."""
+    settings = _settings()
+    database, _, operator, at = _operator_uow(settings)
+    uid = _user_id(database, username)
+    with database.unit_of_work() as s:
+        accounts.revoke_role(s, principal=operator, user_id=uid, role=role.value, reason=reason, at=at)
+    typer.echo(f"revoked {role.value} from {username}")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """Users with their roles, status and last login (for periodic access review)."""
+    settings = _settings()
+    database, _, operator, _ = _operator_uow(settings)
+    with database.read() as s:
+        for u in accounts.list_users(s, principal=operator):
+            last = u.last_login_at.isoformat() if u.last_login_at else "never"
+            typer.echo(f"{u.username}\t{u.status}\t{','.join(u.roles) or '-'}\t{last}\t{u.full_name}")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every leaf hash and tree root; exit 1 naming the first event that does not match."""
+    from docctl.audit.verify import verify_log
+
+    settings = _settings()
+    database = _database(settings, migrate_embedded=False)
+    try:
+        with database.read() as s:
+            report = verify_log(s)
+    except AuditTampered as exc:
+        raise _fail(f"AUDIT TRAIL DOES NOT VERIFY: {exc.message}") from None
+    typer.echo(f"audit trail verified: {report.size} events, root {report.root.hex()}")
+
+
+@storage_app.command("scrub")
+def storage_scrub(
+    no_content: Annotated[bool, typer.Option("--no-content", help="Check presence and size only, not hashes.")] = False,
+) -> None:
+    """Report blobs no row references and rows whose blob is missing or altered. Deletes nothing referenced."""
+    from docctl.blobstore.factory import blobstore_from_url
+    from docctl.services.storage import scrub
+
+    settings = _settings()
+    database = _database(settings, migrate_embedded=False)
+    report = scrub(database, blobstore_from_url(settings.resolved_blobstore_url), verify_content=not no_content)
+    for line in report.lines():
+        typer.echo(line)
+    if report.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def tick() -> None:
+    """Run one pass of background work (for cron, when the in-process scheduler is off)."""
+    settings = _settings()
+    database = _database(settings, migrate_embedded=False)
+    with database.unit_of_work() as s:
+        report = system.tick(s, settings, AccountConfig.from_settings(settings), at=SystemClock().now())
+    for line in report.lines():
+        typer.echo(line)
+
+
+def main() -> None:
+    try:
+        app()
+    except DocctlError as exc:
+        typer.echo(f"docctl: {exc.message}", err=True)
+        sys.exit(1)
+
+
+

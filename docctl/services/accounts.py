@@ -1,0 +1,343 @@
+"""User administration and passwords: create, deactivate, reset, grant and revoke roles, change password."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import available_timezones
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from docctl.audit import log
+from docctl.audit.log import RequestInfo, Subject
+from docctl.audit.tags import Tag
+from docctl.db.models import PasswordHistory, User, UserRole
+from docctl.domain.policy import Permission, Role
+from docctl.domain.usernames import check_username, username_key
+from docctl.errors import Conflict, InvalidInput, NotFound, PasswordPolicyViolation, UsernameTaken
+from docctl.services import sessions
+from docctl.services.credentials import AccountConfig, temporary_password
+from docctl.services.principal import Principal
+
+_ZONES: frozenset[str] | None = None
+
+
+def _check_zone(zone: str) -> str:
+    global _ZONES
+    if _ZONES is None:
+        _ZONES = frozenset(available_timezones())
+    if zone not in _ZONES:
+        raise InvalidInput(f"Unknown time zone {zone!r}; use an IANA name such as Europe/London.")
+    return zone
+
+
+def _reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidInput("A reason is required.")
+    if len(text) > 2000:
+        raise InvalidInput("The reason is too long (2,000 characters at most).")
+    return text
+
+
+def user_subject(user: User) -> Subject:
+    return Subject("user", str(user.id), user.username)
+
+
+def profile(user: User) -> dict[str, object]:
+    return {
+        "username": user.username,
+        "full_name": user.full_name,
+        "title": user.title,
+        "email": user.email,
+        "time_zone": user.time_zone,
+        "status": user.status,
+    }
+
+
+def get_user(session: Session, user_id: uuid.UUID) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.scalars(select(User).where(User.username_key == username_key(username))).one_or_none()
+
+
+def list_users(session: Session, *, principal: Principal, include_deactivated: bool = True) -> list[User]:
+    principal.require(Permission.USERS_READ)
+    stmt = select(User).order_by(User.username_key)
+    if not include_deactivated:
+        stmt = stmt.where(User.status != "deactivated")
+    return list(session.scalars(stmt))
+
+
+def _set_password(session: Session, config: AccountConfig, user: User, password: str, at: datetime) -> None:
+    user.password_hash = config.hasher.hash(password)
+    user.password_set_at = at
+    session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=at))
+
+
+@dataclass(frozen=True)
+class CreatedUser:
+    user: User
+    temporary_password: str | None  # shown once to the administrator, never stored in clear
+
+
+def create_user(
+    session: Session,
+    config: AccountConfig,
+    *,
+    principal: Principal,
+    username: str,
+    full_name: str,
+    title: str = "",
+    email: str = "",
+    time_zone: str = "UTC",
+    roles: list[str] | tuple[str, ...] = (),
+    password: str | None = None,
+    at: datetime,
+    request: RequestInfo | None = None,
+) -> CreatedUser:
+    """Create an account. Its password counts as set by an administrator: it must be changed at first login."""
+    principal.require(Permission.USERS_MANAGE)
+    key = check_username(username)
+    full_name = full_name.strip()
+    if not full_name:
+        raise InvalidInput("The full name is required (it is printed with every signature).")
+    _check_zone(time_zone)
+    wanted = [Role(r) for r in dict.fromkeys(roles)] if roles else []
+    if session.scalars(select(func.count()).select_from(User).where(User.username_key == key)).one():
+        raise UsernameTaken()
+    temp = None
+    if password is None:
+        password = temp = temporary_password()
+    else:
+        config.policy.check(password, username=key, full_name=full_name)
+    user = User(
+        id=uuid.uuid4(),
+        username=key,
+        username_key=key,
+        full_name=full_name,
+        title=title.strip(),
+        email=email.strip(),
+        time_zone=time_zone,
+        status="active",
+        password_hash="",
+        password_set_at=at,
+        password_set_by_admin=True,
+        failed_attempts=0,
+        created_at=at,
+        created_by_id=principal.user.id if principal.user else None,
+    )
+    session.add(user)
+    session.flush()
+    _set_password(session, config, user, password, at)
+    log.append(
+        session, Tag.USER_CREATE, actor=principal.actor, subject=user_subject(user), at=at,
+        after=profile(user), request=request,
+    )
+    for role in wanted:
+        _grant(session, principal, user, role, "initial role at account creation", at, request)
+    session.flush()
+    return CreatedUser(user, temp)
+
+
+def _grant(
+    session: Session, principal: Principal, user: User, role: Role, reason: str, at: datetime,
+    request: RequestInfo | None,
+) -> UserRole:
+    if role in user.roles:
+        raise Conflict(f"{user.username} already holds the role {role.value}.")
+    grant = UserRole(
+        user_id=user.id, role=role.value, granted_at=at, grant_reason=reason,
+        granted_by_id=principal.user.id if principal.user else None,
+    )
+    session.add(grant)
+    user.grants.append(grant)
+    log.append(
+        session, Tag.ROLE_GRANT, actor=principal.actor, subject=user_subject(user), at=at, reason=reason,
+        before={"roles": [r for r in user.roles if r != role.value]}, after={"roles": user.roles}, request=request,
+    )
+    return grant
+
+
+def grant_role(
+    session: Session, *, principal: Principal, user_id: uuid.UUID, role: str, reason: str, at: datetime,
+    request: RequestInfo | None = None,
+) -> UserRole:
+    principal.require(Permission.USERS_MANAGE)
+    reason = _reason(reason)
+    try:
+        wanted = Role(role)
+    except ValueError:
+        raise InvalidInput(f"Unknown role {role!r}.") from None
+    user = get_user(session, user_id)
+    if user.status == "deactivated":
+        raise Conflict("A deactivated account cannot be given roles.")
+    return _grant(session, principal, user, wanted, reason, at, request)
+
+
+def revoke_role(
+    session: Session, *, principal: Principal, user_id: uuid.UUID, role: str, reason: str, at: datetime,
+    request: RequestInfo | None = None,
+) -> None:
+    principal.require(Permission.USERS_MANAGE)
+    reason = _reason(reason)
+    user = get_user(session, user_id)
+    grant = next((g for g in user.grants if g.role == role and g.revoked_at is None), None)
+    if grant is None:
+        raise Conflict(f"{user.username} does not hold the role {role!r}.")
+    if role == Role.ADMIN and principal.user is not None and principal.user.id == user.id:
+        raise Conflict("You cannot revoke your own administrator role; ask another administrator.")
+    if role == Role.ADMIN:
+        _keep_an_admin(session, excluding=user.id)
+    before = user.roles
+    grant.revoked_at = at
+    grant.revoke_reason = reason
+    grant.revoked_by_id = principal.user.id if principal.user else None
+    log.append(
+        session, Tag.ROLE_REVOKE, actor=principal.actor, subject=user_subject(user), at=at, reason=reason,
+        before={"roles": before}, after={"roles": user.roles}, request=request,
+    )
+
+
+def _keep_an_admin(session: Session, *, excluding: uuid.UUID) -> None:
+    stmt = (
+        select(func.count())
+        .select_from(UserRole)
+        .join(User, User.id == UserRole.user_id)
+        .where(UserRole.role == Role.ADMIN, UserRole.revoked_at.is_(None), User.status == "active")
+        .where(User.id != excluding)
+    )
+    if session.scalars(stmt).one() == 0:
+        raise Conflict("This is the last active administrator; create another one first.")
+
+
+def deactivate_user(
+    session: Session, *, principal: Principal, user_id: uuid.UUID, reason: str, at: datetime,
+    request: RequestInfo | None = None,
+) -> User:
+    """Deactivate, never delete: the account can no longer log in, its sessions and tokens end, its records stay."""
+    principal.require(Permission.USERS_MANAGE)
+    reason = _reason(reason)
+    user = get_user(session, user_id)
+    if user.status == "deactivated":
+        raise Conflict(f"{user.username} is already deactivated.")
+    if principal.user is not None and principal.user.id == user.id:
+        raise Conflict("You cannot deactivate your own account.")
+    if Role.ADMIN in user.roles:
+        _keep_an_admin(session, excluding=user.id)
+    before = user.status
+    user.status = "deactivated"
+    user.deactivated_at = at
+    ended = sessions.end_all_for(session, user.id, at=at, reason="deactivated")
+    log.append(
+        session, Tag.USER_DEACTIVATE, actor=principal.actor, subject=user_subject(user), at=at, reason=reason,
+        before={"status": before}, after={"status": user.status, "sessions_ended": ended["sessions"],
+                                          "tokens_revoked": ended["tokens"]},
+        request=request,
+    )
+    return user
+
+
+def reset_password(
+    session: Session, config: AccountConfig, *, principal: Principal, user_id: uuid.UUID, reason: str,
+    at: datetime, request: RequestInfo | None = None,
+) -> str:
+    """Issue a temporary password (returned once). It must be changed at next login and can never sign;
+    the account's sessions and tokens end, and a lockout is lifted."""
+    principal.require(Permission.USERS_MANAGE)
+    reason = _reason(reason)
+    user = get_user(session, user_id)
+    if user.status == "deactivated":
+        raise Conflict("A deactivated account cannot be given a password.")
+    temp = temporary_password()
+    before = {"status": user.status, "password_set_by_admin": user.password_set_by_admin}
+    _set_password(session, config, user, temp, at)
+    user.password_set_by_admin = True
+    user.failed_attempts = 0
+    user.status = "active"
+    ended = sessions.end_all_for(session, user.id, at=at, reason="password_reset")
+    log.append(
+        session, Tag.USER_PASSWORD_RESET, actor=principal.actor, subject=user_subject(user), at=at, reason=reason,
+        before=before, after={"status": user.status, "password_set_by_admin": True,
+                              "sessions_ended": ended["sessions"], "tokens_revoked": ended["tokens"]},
+        request=request,
+    )
+    return temp
+
+
+def unlock_user(
+    session: Session, *, principal: Principal, user_id: uuid.UUID, reason: str, at: datetime,
+    request: RequestInfo | None = None,
+) -> User:
+    principal.require(Permission.USERS_MANAGE)
+    reason = _reason(reason)
+    user = get_user(session, user_id)
+    if user.status != "locked":
+        raise Conflict(f"{user.username} is not locked.")
+    user.status = "active"
+    user.failed_attempts = 0
+    log.append(
+        session, Tag.USER_UNLOCKED, actor=principal.actor, subject=user_subject(user), at=at, reason=reason,
+        before={"status": "locked"}, after={"status": "active"}, request=request,
+    )
+    return user
+
+
+def change_password(
+    session: Session, config: AccountConfig, *, user: User, current_password: str, new_password: str,
+    at: datetime, request: RequestInfo | None = None,
+) -> bool:
+    """The user sets their own password. Returns False (and records the failure) when the current password is
+    wrong; raises PasswordPolicyViolation, recording nothing, when the new one breaks the policy."""
+    if not config.hasher.verify(user.password_hash, current_password):
+        sessions.record_failure(session, config, user, at=at, request=request, action=Tag.USER_PASSWORD_CHANGE_FAILED)
+        return False
+    config.policy.check(new_password, username=user.username, full_name=user.full_name)
+    if config.policy.history:
+        recent = session.scalars(
+            select(PasswordHistory.password_hash)
+            .where(PasswordHistory.user_id == user.id)
+            .order_by(PasswordHistory.set_at.desc())
+            .limit(config.policy.history)
+        )
+        if any(config.hasher.verify(h, new_password) for h in recent):
+            raise PasswordPolicyViolation(
+                f"The new password must differ from your last {config.policy.history} passwords."
+            )
+    was_admin_set = user.password_set_by_admin
+    _set_password(session, config, user, new_password, at)
+    user.password_set_by_admin = False
+    user.failed_attempts = 0
+    log.append(
+        session, Tag.USER_PASSWORD_CHANGE, actor=log.Actor(user.id, user.username, user.full_name),
+        subject=user_subject(user), at=at,
+        before={"password_set_by_admin": was_admin_set}, after={"password_set_by_admin": False},
+        request=request,
+    )
+    return True
+
+
+def password_expired(config: AccountConfig, user: User, at: datetime) -> bool:
+    days = config.policy.max_age_days
+    return bool(days) and (at - user.password_set_at).days >= days
+
+
+def access_review(session: Session, *, principal: Principal) -> list[dict[str, object]]:
+    """Users, their roles with grant and revoke times, and last login (E6-4.3.8 periodic access review)."""
+    principal.require(Permission.USERS_READ)
+    rows = []
+    for user in list_users(session, principal=principal):
+        rows.append(
+            {
+                "user": user,
+                "grants": sorted(user.grants, key=lambda g: (g.role, g.granted_at)),
+            }
+        )
+    return rows

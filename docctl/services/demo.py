@@ -1,0 +1,78 @@
+"""Demo data: one user for every role, with random passwords kept in the data directory (demo mode only)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from docctl.db.session import Database
+from docctl.domain.policy import Role
+from docctl.services import accounts
+from docctl.services.credentials import AccountConfig
+from docctl.services.principal import Principal
+
+DEMO_USERS: tuple[tuple[str, str, str, Role, str], ...] = (
+    ("admin", "Alex Morgan", "System Administrator", Role.ADMIN, "Europe/London"),
+    ("doccontrol", "Dana Kim", "Document Control Specialist", Role.DOCUMENT_CONTROL, "Europe/London"),
+    ("author", "Priya Shah", "Clinical Scientist", Role.AUTHOR, "Europe/London"),
+    ("reviewer", "Tom Becker", "Senior Clinical Research Associate", Role.REVIEWER, "Europe/Berlin"),
+    ("approver", "Maria Lopez", "Head of Clinical Operations", Role.APPROVER, "America/New_York"),
+    ("qa", "Sam Okafor", "QA Manager", Role.QA, "Europe/London"),
+    ("staff", "Lee Chen", "Clinical Research Associate", Role.STAFF, "Asia/Singapore"),
+    ("inspector", "Irene Novak", "GCP Inspector", Role.INSPECTOR, "Europe/Paris"),
+)
+
+
+@dataclass(frozen=True)
+class DemoCredential:
+    username: str
+    role: str
+    password: str
+
+
+def _demo_password() -> str:
+    alphabet = string.ascii_letters + string.digits
+    body = "".join(secrets.choice(alphabet) for _ in range(10))
+    return f"Demo-{body}-{secrets.randbelow(90) + 10}"
+
+
+def credentials_file(data_dir: Path) -> Path:
+    return data_dir / "demo-credentials.txt"
+
+
+def seed(database: Database, config: AccountConfig, data_dir: Path, *, at: datetime) -> list[DemoCredential]:
+    """Create the demo users that do not exist yet; return every demo credential (read back from the file)."""
+    path = credentials_file(data_dir)
+    known: dict[str, DemoCredential] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line and not line.startswith("#"):
+                username, role, password = line.split("\t")
+                known[username] = DemoCredential(username, role, password)
+    operator = Principal.operator()
+    for username, name, title, role, zone in DEMO_USERS:
+        with database.unit_of_work() as s:
+            if accounts.find_user(s, username) is not None:
+                continue
+            created = accounts.create_user(
+                s, config, principal=operator, username=username, full_name=name, title=title,
+                email=f"{username}@demo.docctl.invalid", time_zone=zone, roles=[role], at=at,
+            )
+            password = _demo_password()
+            assert created.temporary_password is not None
+            accounts.change_password(
+                s, config, user=created.user, current_password=created.temporary_password,
+                new_password=password, at=at,
+            )
+            known[username] = DemoCredential(username, role.value, password)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("# docctl demo users (demo mode only): user ID, role, password\n")
+        for cred in known.values():
+            fh.write(f"{cred.username}\t{cred.role}\t{cred.password}\n")
+    return [known[u] for u, *_ in DEMO_USERS if u in known]

@@ -1,0 +1,118 @@
+"""Instance set-up, the recorded configuration, and the scheduler's tick."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from docctl.audit import log
+from docctl.audit.log import Subject
+from docctl.audit.tags import Tag
+from docctl.config import Settings
+from docctl.db.models import AuditEvent
+from docctl.services import notifications, sessions
+from docctl.services.credentials import AccountConfig
+
+# The settings that govern controls an inspector cares about. Secrets are never recorded.
+RECORDED_SETTINGS = (
+    "mode",
+    "database_url",
+    "blobstore_url",
+    "base_url",
+    "display_timezone",
+    "session_idle_minutes",
+    "session_absolute_hours",
+    "lockout_threshold",
+    "password_min_length",
+    "password_history",
+    "password_max_age_days",
+    "api_token_days",
+    "argon2_time_cost",
+    "argon2_memory_kib",
+    "argon2_parallelism",
+    "max_request_bytes",
+    "max_upload_bytes",
+    "smtp_url",
+)
+
+
+def configuration_snapshot(settings: Settings) -> dict[str, Any]:
+    snap: dict[str, Any] = {}
+    for name in RECORDED_SETTINGS:
+        value = getattr(settings, name)
+        if name == "database_url":
+            value = _without_password(settings.resolved_database_url)
+        elif name == "blobstore_url":
+            value = _without_password(settings.resolved_blobstore_url)
+        elif name == "smtp_url":
+            value = _without_password(value)
+        snap[name] = value if isinstance(value, int | str | bool) else str(value)
+    return snap
+
+
+def _without_password(url: str) -> str:
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        creds, host = netloc.rsplit("@", 1)
+        netloc = (creds.split(":", 1)[0] + ":***@" if ":" in creds else creds + "@") + host
+    query = urlencode([(k, "***" if "secret" in k or "password" in k else v) for k, v in parse_qsl(parts.query)])
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def last_recorded_configuration(session: Session) -> dict[str, Any] | None:
+    row = session.scalars(
+        select(AuditEvent.canonical)
+        .where(AuditEvent.action == Tag.CONFIG_CHANGE)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return json.loads(row).get("after", {}).get("configuration")
+
+
+def record_configuration(session: Session, settings: Settings, *, at: datetime) -> bool:
+    """Append a `config:change` event when the running configuration differs from the last one recorded
+    (configuration comes from the environment at start-up, so a change is seen when the server starts)."""
+    current = configuration_snapshot(settings)
+    previous = last_recorded_configuration(session)
+    if previous == current:
+        return False
+    if previous is None:
+        session_init = not session.scalars(select(AuditEvent.seq).limit(1)).first()
+        if session_init:
+            log.append(session, Tag.SYSTEM_INIT, actor=log.SYSTEM, subject=Subject("system", "docctl"), at=at)
+    changed_keys = sorted(k for k in current if previous is None or previous.get(k) != current.get(k))
+    log.append(
+        session, Tag.CONFIG_CHANGE, actor=log.SYSTEM, subject=Subject("system", "configuration"), at=at,
+        reason="configuration read at start-up differs from the last recorded one" if previous else
+        "first recorded configuration",
+        before={"configuration": previous, "changed": changed_keys} if previous else None,
+        after={"configuration": current, "changed": changed_keys},
+    )
+    return True
+
+
+@dataclass(frozen=True)
+class TickReport:
+    sessions_ended: int
+    emails_sent: int
+
+    def lines(self) -> list[str]:
+        return [f"sessions ended (idle or expired): {self.sessions_ended}", f"e-mails sent: {self.emails_sent}"]
+
+
+def tick(session: Session, settings: Settings, config: AccountConfig, *, at: datetime) -> TickReport:
+    """One pass of background work. Later issues add effective dates, training due dates and checkpoints."""
+    ended = sessions.sweep_idle(session, config, at=at)
+    sent = notifications.send_pending_email(session, smtp_url=settings.smtp_url, mail_from=settings.mail_from, at=at)
+    return TickReport(ended, sent)
