@@ -136,6 +136,7 @@ def demo_command(
     """Seed demo users for every role (passwords printed here, demo mode only) and serve."""
     settings = _settings(mode="demo")
     database = _database(settings)
+    _record_configuration(database, settings)
     creds = demo.seed(database, AccountConfig.from_settings(settings), settings.data_dir, at=SystemClock().now())
     typer.echo("")
     typer.echo("Demo users (demo mode only; passwords kept in " + str(demo.credentials_file(settings.data_dir)) + "):")

@@ -34,13 +34,14 @@ def format_local(at: datetime | None, zone: str) -> str:
     return local.isoformat(sep=" ", timespec="seconds") + f" ({zone})"
 
 
-def time_element(at: datetime | None, zone: str) -> Markup:
+def time_element(at: datetime | None, zone: str, *, with_zone: bool = True) -> Markup:
+    """A <time> carrying the UTC instant, showing local time with its offset (and zone name unless the
+    surrounding table names it once in its header)."""
     if at is None:
         return Markup("")
     utc = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Markup('<time datetime="{}" title="{} UTC">{}</time>').format(
-        utc, utc.replace("T", " ").rstrip("Z"), format_local(at, zone)
-    )
+    shown = format_local(at, zone) if with_zone else at.astimezone(_zone(zone)).isoformat(sep=" ", timespec="seconds")
+    return Markup('<time datetime="{}" title="{} UTC">{}</time>').format(utc, utc.replace("T", " ").rstrip("Z"), shown)
 
 
 @cache
@@ -89,6 +90,7 @@ def render(
         "csrf_token": csrf,
         "zone": zone,
         "localtime": lambda at: time_element(at, zone),
+        "shorttime": lambda at: time_element(at, zone, with_zone=False),
         "embedded": state.settings.embedded,
         "mode": state.settings.mode,
         **context,
