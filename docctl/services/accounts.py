@@ -300,17 +300,18 @@ def change_password(
         sessions.record_failure(session, config, user, at=at, request=request, action=Tag.USER_PASSWORD_CHANGE_FAILED)
         return False
     config.policy.check(new_password, username=user.username, full_name=user.full_name)
+    recent = [user.password_hash]
     if config.policy.history:
-        recent = session.scalars(
+        recent += session.scalars(
             select(PasswordHistory.password_hash)
             .where(PasswordHistory.user_id == user.id)
             .order_by(PasswordHistory.set_at.desc())
             .limit(config.policy.history)
         )
-        if any(config.hasher.verify(h, new_password) for h in recent):
-            raise PasswordPolicyViolation(
-                f"The new password must differ from your last {config.policy.history} passwords."
-            )
+    if any(config.hasher.verify(h, new_password) for h in dict.fromkeys(recent)):
+        raise PasswordPolicyViolation(
+            f"The new password must differ from your current one and your last {config.policy.history} passwords."
+        )
     was_admin_set = user.password_set_by_admin
     _set_password(session, config, user, new_password, at)
     user.password_set_by_admin = False

@@ -84,8 +84,8 @@ def api_token(client: TestClient, username: str, password: str = STRONG) -> dict
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
-def _env(db_url: str, tmp_path: Path, clock: FixedClock) -> Iterator[Env]:
-    settings = make_settings(tmp_path, database_url=db_url)
+def _env(db_url: str, tmp_path: Path, clock: FixedClock, **overrides: object) -> Iterator[Env]:
+    settings = make_settings(tmp_path, database_url=db_url, **overrides)
     database = Database.from_url(db_url)
     config = AccountConfig.from_settings(settings)
     app = create_app(settings, database=database, clock=clock, accounts=config,

@@ -110,7 +110,7 @@ class WebSession(Base):
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(400), default="")
 
-    user: Mapped[User] = relationship(lazy="joined")
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
 
 
 class ApiToken(Base):
@@ -128,4 +128,4 @@ class ApiToken(Base):
     revoked_at: Mapped[utc_timestamp_null]
     last_used_at: Mapped[utc_timestamp_null]
 
-    user: Mapped[User] = relationship(lazy="joined")
+    user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
