@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from docctl.blobstore import BlobStore, LocalBlobStore, S3BlobStore, blob_key, blobstore_from_url
-from docctl.errors import BlobCorrupt, BlobNotFound, BlobTooLarge, ConfigurationError, InvalidInput
+from docctl.errors import BlobCorrupt, BlobError, BlobNotFound, BlobTooLarge, ConfigurationError, InvalidInput
 
 MiB = 1024 * 1024
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -322,6 +322,21 @@ def test_factory_builds_an_s3_store(s3_url: str, s3_bucket: str) -> None:
     store = blobstore_from_url(s3_url)
     assert isinstance(store, S3BlobStore) and store.name == "s3" and store.bucket == s3_bucket
     assert store.object_lock is False  # the test server has none; the store must not pretend
+
+
+@pytest.mark.s3
+def test_s3_failures_become_blob_errors_not_not_found(s3_server, s3_bucket: str) -> None:  # type: ignore[no-untyped-def]
+    wrong_secret = blobstore_from_url(
+        s3_server.url(s3_bucket, create_bucket="false").replace(s3_server.secret_key, "not-the-secret")
+    )
+    with pytest.raises(BlobError) as caught:
+        wrong_secret.exists(EMPTY_SHA256)
+    assert not isinstance(caught.value, BlobNotFound)
+
+    no_bucket = blobstore_from_url(s3_server.url("no-such-bucket", create_bucket="false"))
+    with pytest.raises(BlobError) as caught:
+        no_bucket.put(io.BytesIO(b"nowhere to go"))
+    assert not isinstance(caught.value, BlobNotFound)
 
 
 @pytest.mark.parametrize(
