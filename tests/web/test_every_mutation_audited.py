@@ -1,0 +1,166 @@
+"""Every state-changing route writes at least one audit event about the right subject (P11-10e.1).
+
+A new POST/PUT/PATCH/DELETE route fails this test until it is added to the table below with a call that exercises
+it, so no route can change data without leaving a trail.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.web.audit_helpers import events_since, last_seq
+from tests.web.conftest import STRONG, api_token, csrf_from, login, page_csrf
+from tests.web.test_authz import _routes
+
+# State that is not GxP data: reading a notification only hides it from the in-app list.
+EXEMPT = {("POST", "/notifications/{notification_id}/read")}
+
+
+@pytest.mark.req("P11-10e.1")
+def test_every_mutating_route_is_audited(env):
+    admin_user = env.user("root", "admin")
+    env.user("spare", "admin")
+
+    calls_made: list[str] = []
+    marks: list[int] = []
+
+    def mark():
+        marks.append(last_seq(env.db))
+
+    def page_admin():
+        client = login(env.client(), "root")
+        return client, page_csrf(client)
+
+    def fresh_user(name, *roles, own=True):
+        return env.user(name, *roles, own=own)
+
+    def api_admin():
+        client = env.client()
+        return client, api_token(client, "root")
+
+    def do_login():
+        target = fresh_user("u-login", "staff")
+        client = env.client()
+        page = client.get("/login")
+        mark()
+        client.post("/login", data={"username": "u-login", "password": STRONG,
+                                    "csrf_token": csrf_from(page.text)})
+        return str(target.id)
+
+    def do_logout():
+        target = fresh_user("u-logout", "staff")
+        client = login(env.client(), "u-logout")
+        csrf = page_csrf(client)
+        mark()
+        client.post("/logout", data={"csrf_token": csrf})
+        return str(target.id)
+
+    def do_password():
+        target = fresh_user("u-pw", "staff", own=False)
+        client = login(env.client(), "u-pw")
+        csrf = page_csrf(client, "/account/password")
+        mark()
+        client.post("/account/password", data={"current_password": STRONG, "new_password": "Brand-New-Pass-99",
+                                               "confirm_password": "Brand-New-Pass-99", "csrf_token": csrf})
+        return str(target.id)
+
+    def page_action(path, data, setup_roles=("staff",), locked=False):
+        def run():
+            target = fresh_user(f"u-{len(calls_made)}", *setup_roles)
+            calls_made.append(path)
+            if locked:
+                for _ in range(env.settings.lockout_threshold):
+                    c = env.client()
+                    c.post("/login", data={"username": target.username, "password": "wrong",
+                                           "csrf_token": csrf_from(c.get("/login").text)})
+            client, csrf = page_admin()
+            mark()
+            client.post(path.replace("{user_id}", str(target.id)).replace("{role}", "staff"),
+                        data={**data, "csrf_token": csrf})
+            return str(target.id)
+        return run
+
+    def api_action(method, path, body, setup_roles=("staff",), locked=False):
+        def run():
+            target = fresh_user(f"a-{len(calls_made)}", *setup_roles)
+            calls_made.append(path)
+            if locked:
+                for _ in range(env.settings.lockout_threshold):
+                    env.client().post("/api/v1/auth/token", json={"username": target.username, "password": "no"})
+            client, headers = api_admin()
+            mark()
+            client.request(method, path.replace("{user_id}", str(target.id)).replace("{role}", "staff"),
+                           headers=headers, json=body)
+            return str(target.id)
+        return run
+
+    def api_create():
+        client, headers = api_admin()
+        mark()
+        response = client.post("/api/v1/users", headers=headers, json={"username": "api-made", "full_name": "A M"})
+        return response.json()["id"]
+
+    def page_create():
+        client, csrf = page_admin()
+        mark()
+        client.post("/admin/users", data={"username": "page-made", "full_name": "P M", "csrf_token": csrf})
+        return None
+
+    def token_issue():
+        target = fresh_user("u-token", "staff")
+        mark()
+        api_token(env.client(), "u-token")
+        return str(target.id)
+
+    def token_revoke():
+        target = fresh_user("u-revoke", "staff")
+        client = env.client()
+        headers = api_token(client, "u-revoke")
+        mark()
+        client.delete("/api/v1/auth/token", headers=headers)
+        return str(target.id)
+
+    reason = {"reason": "audit coverage"}
+    table = {
+        ("POST", "/login"): do_login,
+        ("POST", "/logout"): do_logout,
+        ("POST", "/account/password"): do_password,
+        ("POST", "/admin/users"): page_create,
+        ("POST", "/admin/users/{user_id}/roles"): page_action("/admin/users/{user_id}/roles",
+                                                              {**reason, "role": "author"}),
+        ("POST", "/admin/users/{user_id}/roles/{role}/revoke"): page_action(
+            "/admin/users/{user_id}/roles/{role}/revoke", reason),
+        ("POST", "/admin/users/{user_id}/deactivate"): page_action("/admin/users/{user_id}/deactivate", reason),
+        ("POST", "/admin/users/{user_id}/reset-password"): page_action("/admin/users/{user_id}/reset-password",
+                                                                       reason),
+        ("POST", "/admin/users/{user_id}/unlock"): page_action("/admin/users/{user_id}/unlock", reason,
+                                                               locked=True),
+        ("POST", "/api/v1/auth/token"): token_issue,
+        ("DELETE", "/api/v1/auth/token"): token_revoke,
+        ("POST", "/api/v1/users"): api_create,
+        ("POST", "/api/v1/users/{user_id}/roles"): api_action("POST", "/api/v1/users/{user_id}/roles",
+                                                              {**reason, "role": "author"}),
+        ("POST", "/api/v1/users/{user_id}/roles/{role}/revoke"): api_action(
+            "POST", "/api/v1/users/{user_id}/roles/{role}/revoke", reason),
+        ("POST", "/api/v1/users/{user_id}/deactivate"): api_action("POST", "/api/v1/users/{user_id}/deactivate",
+                                                                   reason),
+        ("POST", "/api/v1/users/{user_id}/reset-password"): api_action(
+            "POST", "/api/v1/users/{user_id}/reset-password", reason),
+        ("POST", "/api/v1/users/{user_id}/unlock"): api_action("POST", "/api/v1/users/{user_id}/unlock", reason,
+                                                               locked=True),
+    }
+    mutating = {(m, p) for m, p, _ in _routes(env.app) if m not in ("GET", "HEAD", "OPTIONS")}
+    assert mutating - EXEMPT == set(table), "a state-changing route has no audit check: add it to the table"
+    assert admin_user
+    for (method, path), call in table.items():
+        marks.clear()
+        subject_id = call()
+        assert len(marks) == 1, f"{method} {path}: the helper must mark the moment of the request"
+        events = events_since(env.db, marks[0])
+        assert events, f"{method} {path} wrote no audit event"
+        if subject_id is not None:
+            assert any(e["subject"]["id"] == subject_id or e["subject"]["type"] == "api_token" for e in events), (
+                f"{method} {path}: no event about the subject"
+            )
+        last = events[-1]
+        assert last["actor"]["username"] and last["at"], (method, path)
