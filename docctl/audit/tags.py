@@ -23,6 +23,7 @@ class Tag(StrEnum):
     TOKEN_ISSUE = "token:issue"
     TOKEN_REVOKE = "token:revoke"
     CONFIG_CHANGE = "config:change"
+    ACCESS_REVIEW_EXPORT = "access_review:export"
     SYSTEM_INIT = "system:init"
     AUDIT_VERIFY = "audit:verify"
     STORAGE_SCRUB = "storage:scrub"

@@ -330,15 +330,50 @@ def password_expired(config: AccountConfig, user: User, at: datetime) -> bool:
     return bool(days) and (at - user.password_set_at).days >= days
 
 
-def access_review(session: Session, *, principal: Principal) -> list[dict[str, object]]:
-    """Users, their roles with grant and revoke times, and last login (E6-4.3.8 periodic access review)."""
-    principal.require(Permission.USERS_READ)
+@dataclass(frozen=True)
+class AccessRow:
+    user: User
+    role: str
+    granted_at: datetime
+    granted_by: str
+    grant_reason: str
+    revoked_at: datetime | None
+    revoked_by: str
+    revoke_reason: str
+
+
+ACCESS_REVIEW_COLUMNS = (
+    "username", "full_name", "status", "last_login_at", "role", "granted_at", "granted_by", "grant_reason",
+    "revoked_at", "revoked_by", "revoke_reason",
+)
+
+
+def access_review(session: Session, *, principal: Principal) -> list[AccessRow]:
+    """Every role grant ever made, current and revoked, with who granted or revoked it, when and why, beside the
+    account's status and last login (E6-4.3.8 periodic access review)."""
+    users = list_users(session, principal=principal)
+    names = {u.id: u.username for u in users}
     rows = []
-    for user in list_users(session, principal=principal):
-        rows.append(
-            {
-                "user": user,
-                "grants": sorted(user.grants, key=lambda g: (g.role, g.granted_at)),
-            }
-        )
+    for user in users:
+        for g in sorted(user.grants, key=lambda g: (g.role, g.granted_at)):
+            rows.append(
+                AccessRow(
+                    user=user, role=g.role, granted_at=g.granted_at,
+                    granted_by=names.get(g.granted_by_id, "system") if g.granted_by_id else "system",
+                    grant_reason=g.grant_reason, revoked_at=g.revoked_at,
+                    revoked_by=(names.get(g.revoked_by_id, "system") if g.revoked_by_id else "system")
+                    if g.revoked_at else "",
+                    revoke_reason=g.revoke_reason or "",
+                )
+            )
     return rows
+
+
+def record_access_review_export(
+    session: Session, *, principal: Principal, rows: int, at: datetime, request: RequestInfo | None = None
+) -> None:
+    principal.require(Permission.USERS_READ)
+    log.append(
+        session, Tag.ACCESS_REVIEW_EXPORT, actor=principal.actor, subject=Subject("report", "access_review"), at=at,
+        after={"rows": rows, "format": "csv"}, request=request,
+    )

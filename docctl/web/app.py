@@ -23,7 +23,7 @@ from docctl.services.credentials import AccountConfig
 from docctl.web import errors, security
 from docctl.web.assets import STATIC_DIR
 from docctl.web.deps import AppState, Caller, Public, RequireApi
-from docctl.web.routes import admin_users, api, audit, auth
+from docctl.web.routes import access_review, admin_users, api, audit, auth
 
 log = logging.getLogger("docctl")
 
@@ -77,6 +77,7 @@ def create_app(
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(auth.router)
+    app.include_router(access_review.router)
     app.include_router(admin_users.router)
     app.include_router(audit.router)
     app.include_router(api.router)

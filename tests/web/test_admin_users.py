@@ -171,3 +171,31 @@ def test_no_route_edits_or_deletes_audit_events(env):
     with env.db.read() as s:
         before = s.scalars(select(func.count()).select_from(AuditEvent)).one()
     assert before > 0
+
+
+@pytest.mark.req("E6-4.3.8")
+def test_access_review_lists_grants_with_times_and_last_login_and_exports_csv(env):
+    env.user("root", "admin")
+    bob = env.user("bob", "author", "reviewer")
+    admin = login(env.client(), "root")
+    csrf = page_csrf(admin, f"/admin/users/{bob.id}")
+    admin.post(f"/admin/users/{bob.id}/roles/reviewer/revoke", data={"reason": "left the team", "csrf_token": csrf})
+    login(env.client(), "bob")
+    insp = env.user("insp", "inspector")
+    inspector = login(env.client(), "insp")
+    page = inspector.get("/admin/access-review")
+    assert page.status_code == 200 and "left the team" in page.text
+    start = last_seq(env.db)
+    csv_text = inspector.get("/admin/access-review.csv").text
+    lines = csv_text.splitlines()
+    assert lines[0].startswith("username,full_name,status,last_login_at,role,granted_at")
+    reviewer = next(line for line in lines if line.startswith("bob,") and ",reviewer," in line)
+    assert "2026-11-21T09:00:00.000000Z" in reviewer and "left the team" in reviewer and ",root," in reviewer
+    author = next(line for line in lines if line.startswith("bob,") and ",author," in line)
+    assert author.split(",")[3] == "2026-11-21T09:00:00.000000Z"  # last login
+    events = events_since(env.db, start)
+    assert [e["action"] for e in events] == ["access_review:export"]
+    assert events[0]["actor"]["id"] == str(insp.id)
+    # staff may not see it
+    env.user("plain", "staff")
+    assert login(env.client(), "plain").get("/admin/access-review").status_code == 403
