@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 from argon2 import PasswordHasher, Type
 
 ROOT = Path(__file__).resolve().parents[1]

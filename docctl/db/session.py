@@ -47,6 +47,9 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        # same pool; the option makes SQLite's BEGIN an IMMEDIATE one, issued at the unit of work's first query,
+        # so pure work a service does before touching the database (argon2) holds no lock
+        self.write_sessions = sessionmaker(engine.execution_options(**_WRITE), expire_on_commit=False)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -59,8 +62,7 @@ class Database:
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
         """One use case, one transaction: committed if the block succeeds, rolled back whole if it raises."""
-        with self.sessions() as session:
-            session.connection(execution_options=_WRITE)
+        with self.write_sessions() as session:
             try:
                 yield session
                 session.commit()

@@ -76,8 +76,8 @@ def list_users(session: Session, *, principal: Principal, include_deactivated: b
     return list(session.scalars(stmt))
 
 
-def _set_password(session: Session, config: AccountConfig, user: User, password: str, at: datetime) -> None:
-    user.password_hash = config.hasher.hash(password)
+def _set_password(session: Session, user: User, password_hash: str, at: datetime) -> None:
+    user.password_hash = password_hash
     user.password_set_at = at
     session.add(PasswordHistory(user_id=user.id, password_hash=user.password_hash, set_at=at))
 
@@ -111,13 +111,14 @@ def create_user(
         raise InvalidInput("The full name is required (it is printed with every signature).")
     _check_zone(time_zone)
     wanted = [Role(r) for r in dict.fromkeys(roles)] if roles else []
-    if session.scalars(select(func.count()).select_from(User).where(User.username_key == key)).one():
-        raise UsernameTaken()
     temp = None
     if password is None:
         password = temp = temporary_password()
     else:
         config.policy.check(password, username=key, full_name=full_name)
+    password_hash = config.hasher.hash(password)  # before the first query: no lock held while hashing
+    if session.scalars(select(func.count()).select_from(User).where(User.username_key == key)).one():
+        raise UsernameTaken()
     user = User(
         id=uuid.uuid4(),
         username=key,
@@ -136,7 +137,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    _set_password(session, config, user, password, at)
+    _set_password(session, user, password_hash, at)
     log.append(
         session, Tag.USER_CREATE, actor=principal.actor, subject=user_subject(user), at=at,
         after=profile(user), request=request,
@@ -253,12 +254,13 @@ def reset_password(
     the account's sessions and tokens end, and a lockout is lifted."""
     principal.require(Permission.USERS_MANAGE)
     reason = _reason(reason)
+    temp = temporary_password()
+    temp_hash = config.hasher.hash(temp)  # before the first query: no lock held while hashing
     user = get_user(session, user_id)
     if user.status == "deactivated":
         raise Conflict("A deactivated account cannot be given a password.")
-    temp = temporary_password()
     before = {"status": user.status, "password_set_by_admin": user.password_set_by_admin}
-    _set_password(session, config, user, temp, at)
+    _set_password(session, user, temp_hash, at)
     user.password_set_by_admin = True
     user.failed_attempts = 0
     user.status = "active"
@@ -290,15 +292,23 @@ def unlock_user(
     return user
 
 
-def change_password(
-    session: Session, config: AccountConfig, *, user: User, current_password: str, new_password: str,
-    at: datetime, request: RequestInfo | None = None,
-) -> bool:
-    """The user sets their own password. Returns False (and records the failure) when the current password is
-    wrong; raises PasswordPolicyViolation, recording nothing, when the new one breaks the policy."""
+@dataclass(frozen=True)
+class PasswordChange:
+    """A checked request to change one's own password, ready to record."""
+
+    user_id: uuid.UUID
+    verified_hash: str | None  # the current hash the current password matched; None if it did not
+    new_hash: str
+
+
+def prepare_password_change(
+    session: Session, config: AccountConfig, *, user_id: uuid.UUID, current_password: str, new_password: str
+) -> PasswordChange:
+    """Read-only and slow (argon2): check the current password, the policy and the history, hash the new one.
+    Raises PasswordPolicyViolation when the new password breaks the policy (nothing to record then)."""
+    user = get_user(session, user_id)
     if not config.hasher.verify(user.password_hash, current_password):
-        sessions.record_failure(session, config, user, at=at, request=request, action=Tag.USER_PASSWORD_CHANGE_FAILED)
-        return False
+        return PasswordChange(user.id, None, "")
     config.policy.check(new_password, username=user.username, full_name=user.full_name)
     recent = [user.password_hash]
     if config.policy.history:
@@ -312,8 +322,23 @@ def change_password(
         raise PasswordPolicyViolation(
             f"The new password must differ from your current one and your last {config.policy.history} passwords."
         )
+    return PasswordChange(user.id, user.password_hash, config.hasher.hash(new_password))
+
+
+def change_password(
+    session: Session, config: AccountConfig, *, change: PasswordChange, at: datetime,
+    request: RequestInfo | None = None,
+) -> bool:
+    """Record a prepared change. Returns False (and records the failed attempt, which counts towards lockout)
+    when the current password was wrong or the password changed meanwhile."""
+    user = session.get(User, change.user_id, populate_existing=True, with_for_update=True)
+    if user is None:
+        raise NotFound("No such user.")
+    if change.verified_hash is None or change.verified_hash != user.password_hash or user.status != "active":
+        sessions.record_failure(session, config, user, at=at, request=request, action=Tag.USER_PASSWORD_CHANGE_FAILED)
+        return False
     was_admin_set = user.password_set_by_admin
-    _set_password(session, config, user, new_password, at)
+    _set_password(session, user, change.new_hash, at)
     user.password_set_by_admin = False
     user.failed_attempts = 0
     log.append(

@@ -62,13 +62,17 @@ def seed(database: Database, config: AccountConfig, data_dir: Path, *, at: datet
                 s, config, principal=operator, username=username, full_name=name, title=title,
                 email=f"{username}@demo.docctl.invalid", time_zone=zone, roles=[role], at=at,
             )
-            password = _demo_password()
-            assert created.temporary_password is not None
-            accounts.change_password(
-                s, config, user=created.user, current_password=created.temporary_password,
-                new_password=password, at=at,
+        # the demo user then sets their own password, as a real one must at first login
+        password = _demo_password()
+        assert created.temporary_password is not None
+        with database.read() as s:
+            change = accounts.prepare_password_change(
+                s, config, user_id=created.user.id, current_password=created.temporary_password,
+                new_password=password,
             )
-            known[username] = DemoCredential(username, role.value, password)
+        with database.unit_of_work() as s:
+            accounts.change_password(s, config, change=change, at=at)
+        known[username] = DemoCredential(username, role.value, password)
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

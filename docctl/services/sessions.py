@@ -1,8 +1,10 @@
 """Logging in and out: browser sessions (server-side, idle timeout and absolute lifetime), API tokens, failed
 attempts and lockout.
 
-`login` and `issue_token` return an outcome rather than raising, so that the caller commits the record of a failed
-attempt (and a lockout) before telling the person it failed.
+Checking a password is two steps: `verify_credentials` runs argon2 in a read-only session (no write lock held for
+the ~80 ms it takes, so logins run in parallel), then `login` or `issue_token` records the outcome in the caller's
+unit of work, re-checking that the password hash verified is still the account's. Both return an outcome rather
+than raising, so that the caller commits the record of a failed attempt (and a lockout) before answering.
 """
 
 from __future__ import annotations
@@ -82,21 +84,40 @@ def record_failure(
         )
 
 
-def _check_credentials(
-    session: Session, config: AccountConfig, *, username: str, password: str, at: datetime,
-    request: RequestInfo | None,
-) -> User | None:
-    user = session.scalars(
-        select(User).where(User.username_key == username_key(username[:64]))
+@dataclass(frozen=True)
+class Verdict:
+    """The result of checking a user ID and password, before anything is recorded."""
+
+    username: str
+    user_id: uuid.UUID | None
+    verified_hash: str | None  # the hash the password matched, or None
+
+
+def verify_credentials(session: Session, config: AccountConfig, *, username: str, password: str) -> Verdict:
+    """Read-only: find the account and run argon2 (or a dummy run for an unknown user ID, same timing)."""
+    username = username[:64]
+    row = session.execute(
+        select(User.id, User.password_hash).where(User.username_key == username_key(username))
     ).one_or_none()
-    if user is None:
+    if row is None:
         config.hasher.burn(password)
+        return Verdict(username, None, None)
+    ok = config.hasher.verify(row.password_hash, password)
+    return Verdict(username, row.id, row.password_hash if ok else None)
+
+
+def _record_check(
+    session: Session, config: AccountConfig, verdict: Verdict, *, at: datetime, request: RequestInfo | None
+) -> User | None:
+    if verdict.user_id is None:
         log.append(
-            session, Tag.USER_LOGIN_FAILED, actor=Actor(None, username[:64], ""),
-            subject=Subject("user", "", username[:64]), at=at, request=request, after={"detail": "unknown user"},
+            session, Tag.USER_LOGIN_FAILED, actor=Actor(None, verdict.username, ""),
+            subject=Subject("user", "", verdict.username), at=at, request=request, after={"detail": "unknown user"},
         )
         return None
-    if not config.hasher.verify(user.password_hash, password):
+    user = session.get(User, verdict.user_id, populate_existing=True, with_for_update=True)
+    assert user is not None
+    if verdict.verified_hash is None or verdict.verified_hash != user.password_hash:
         record_failure(session, config, user, at=at, request=request)
         return None
     if user.status != "active":
@@ -106,11 +127,10 @@ def _check_credentials(
 
 
 def login(
-    session: Session, config: AccountConfig, *, username: str, password: str, at: datetime,
-    request: RequestInfo | None = None,
+    session: Session, config: AccountConfig, *, verdict: Verdict, at: datetime, request: RequestInfo | None = None,
 ) -> LoginOutcome:
-    """Check the credentials; on success start a browser session and return its token."""
-    user = _check_credentials(session, config, username=username, password=password, at=at, request=request)
+    """Record a login attempt checked by `verify_credentials`; on success start a browser session."""
+    user = _record_check(session, config, verdict, at=at, request=request)
     if user is None:
         return LoginOutcome(None)
     user.failed_attempts = 0
@@ -225,12 +245,12 @@ def end_all_for(session: Session, user_id: uuid.UUID, *, at: datetime, reason: s
 
 
 def issue_token(
-    session: Session, config: AccountConfig, *, username: str, password: str, at: datetime, name: str = "",
+    session: Session, config: AccountConfig, *, verdict: Verdict, at: datetime, name: str = "",
     request: RequestInfo | None = None,
 ) -> LoginOutcome:
-    """A bearer token for the API, after the same checks as a login. A password set by an administrator must be
-    changed in the browser first."""
-    user = _check_credentials(session, config, username=username, password=password, at=at, request=request)
+    """A bearer token for the API, after the same checks as a login (`verify_credentials` first). A password set
+    by an administrator must be changed in the browser first."""
+    user = _record_check(session, config, verdict, at=at, request=request)
     if user is None:
         return LoginOutcome(None)
     user.failed_attempts = 0

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2 as httpx
 from playwright.sync_api import Page, sync_playwright
 
 HERE = Path(__file__).resolve().parent

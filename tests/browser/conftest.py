@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 CHROMIUM = Path(os.environ.get("DOCCTL_CHROMIUM", "/usr/bin/chromium"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 
 from tests.browser.conftest import ADMIN_SET, OWN, LiveServer, Tab

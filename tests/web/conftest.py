@@ -45,15 +45,18 @@ class Env:
             created = accounts.create_user(
                 s, self.config, principal=Principal.operator(), username=username,
                 full_name=full_name or username.title() + " Tester", roles=list(roles), at=at, time_zone=time_zone,
+                password=None if own else password,
             )
-            temp = created.temporary_password
+        temp = created.temporary_password
+        if own:
             assert temp is not None
-            if own:
-                assert accounts.change_password(s, self.config, user=created.user, current_password=temp,
-                                                new_password=password, at=at)
-            else:
-                created.user.password_hash = self.config.hasher.hash(password)
-            return created.user
+            with self.db.read() as s:
+                change = accounts.prepare_password_change(s, self.config, user_id=created.user.id,
+                                                          current_password=temp, new_password=password)
+            with self.db.unit_of_work() as s:
+                assert accounts.change_password(s, self.config, change=change, at=at)
+        with self.db.read() as s:
+            return accounts.get_user(s, created.user.id)
 
 
 def csrf_from(html: str) -> str:

@@ -102,10 +102,10 @@ class MeOut(UserOut):
 @router.post("/auth/token", dependencies=[Depends(Public())], status_code=201)
 def issue_token(body: TokenRequest, state: State, info: Info) -> TokenOut:
     at = state.clock.now()
+    with state.db.read() as s:
+        verdict = sessions.verify_credentials(s, state.accounts, username=body.username, password=body.password)
     with state.db.unit_of_work() as s:
-        outcome = sessions.issue_token(
-            s, state.accounts, username=body.username, password=body.password, name=body.name, at=at, request=info
-        )
+        outcome = sessions.issue_token(s, state.accounts, verdict=verdict, name=body.name, at=at, request=info)
     if not outcome.ok:
         raise LoginFailed()
     if outcome.token is None:

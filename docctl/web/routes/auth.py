@@ -41,10 +41,10 @@ def login(
     request: Request, state: State, info: Info, username: Username, password: Password,
     next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002
 ) -> Response:
+    with state.db.read() as s:
+        verdict = sessions.verify_credentials(s, state.accounts, username=username, password=password)
     with state.db.unit_of_work() as s:
-        outcome = sessions.login(
-            s, state.accounts, username=username, password=password, at=state.clock.now(), request=info
-        )
+        outcome = sessions.login(s, state.accounts, verdict=verdict, at=state.clock.now(), request=info)
     if not outcome.ok or outcome.token is None:
         return render(
             request, "pages/login.html", status_code=401, next=_safe_next(next), error=LoginFailed.message,
@@ -117,14 +117,15 @@ def change_password(
     if new_password != confirm_password:
         return page("The new password and its confirmation differ.", 422)
     try:
-        with state.db.unit_of_work() as s:
-            user = accounts.get_user(s, caller.user.id)
-            ok = accounts.change_password(
-                s, state.accounts, user=user, current_password=current_password, new_password=new_password,
-                at=state.clock.now(), request=info,
+        with state.db.read() as s:
+            change = accounts.prepare_password_change(
+                s, state.accounts, user_id=caller.user.id, current_password=current_password,
+                new_password=new_password,
             )
     except PasswordPolicyViolation as exc:
         return page(exc.message, 422)
+    with state.db.unit_of_work() as s:
+        ok = accounts.change_password(s, state.accounts, change=change, at=state.clock.now(), request=info)
     if not ok:
         return page("The current password is not correct.", 422)
     return RedirectResponse("/?password=changed", status_code=303)
