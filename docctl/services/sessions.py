@@ -74,7 +74,8 @@ def record_failure(
             kind="security.lockout",
             subject=f"Account locked: {user.username}",
             body=(
-                f"The account {user.username} ({user.full_name}) was locked at {at.isoformat()} after "
+                f"The account {user.username} ({user.full_name}) was locked at "
+                f"{at.strftime('%Y-%m-%d %H:%M:%S')} UTC after "
                 f"{user.failed_attempts} failed attempts"
                 + (f" from {request.ip}" if request and request.ip else "")
                 + ". Review the audit trail; unlock or reset the password from user administration."
@@ -155,6 +156,15 @@ class SessionState:
     web: WebSession
     user: User
     needs_touch: bool
+
+
+def previous_login(session: Session, user_id: uuid.UUID, current: uuid.UUID | None) -> datetime | None:
+    """When the user's session before this one began: shown on the dashboard so a login that was not
+    theirs stands out."""
+    stmt = select(WebSession.created_at).where(WebSession.user_id == user_id).order_by(WebSession.created_at.desc())
+    if current is not None:
+        stmt = stmt.where(WebSession.id != current)
+    return session.scalars(stmt.limit(1)).first()
 
 
 def lookup(session: Session, config: AccountConfig, token: str, *, at: datetime) -> SessionState | str:

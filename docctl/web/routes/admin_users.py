@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from docctl.domain.policy import Permission, Role
+from docctl.domain.policy import ROLE_TITLES, Permission, Role
 from docctl.errors import DocctlError
 from docctl.services import accounts
 from docctl.web.deps import Caller, Info, Require, State
@@ -98,7 +98,7 @@ def grant(request: Request, user_id: uuid.UUID, state: State, info: Info, caller
           role: Annotated[str, Form(max_length=32)], reason: Reason) -> Response:
     return _act(request, state, caller, user_id, lambda s: accounts.grant_role(
         s, principal=caller.principal, user_id=user_id, role=role, reason=reason, at=state.clock.now(),
-        request=info), f"Role {role} granted.")
+        request=info), f"Role {ROLE_TITLES.get(role, role)} granted.")
 
 
 @router.post("/{user_id}/roles/{role}/revoke")
@@ -106,7 +106,7 @@ def revoke(request: Request, user_id: uuid.UUID, role: str, state: State, info: 
            reason: Reason) -> Response:
     return _act(request, state, caller, user_id, lambda s: accounts.revoke_role(
         s, principal=caller.principal, user_id=user_id, role=role, reason=reason, at=state.clock.now(),
-        request=info), f"Role {role} revoked.")
+        request=info), f"Role {ROLE_TITLES.get(role, role)} revoked.")
 
 
 @router.post("/{user_id}/deactivate")
