@@ -6,6 +6,7 @@ walks the registered routes and checks that this holds and that each refuses who
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -59,6 +60,7 @@ class Caller:
     principal: Principal
     user: User
     session_token: str | None = None  # browser session
+    session_id: uuid.UUID | None = None
     csrf_token: str = ""
 
     @property
@@ -132,6 +134,7 @@ class Require:
             principal=Principal.of(found.user),
             user=found.user,
             session_token=token,
+            session_id=found.web.id,
             csrf_token=security.csrf_token_for(state.accounts.secret, f"session:{token}"),
         )
 

@@ -71,10 +71,7 @@ def logout(request: Request, state: State, info: Info,
 def dashboard(request: Request, state: State, caller: Annotated[Caller, Depends(Require())]) -> Response:
     with state.db.read() as s:
         unread = notifications.unread_for(s, caller.user.id)
-        current = sessions.lookup(s, state.accounts, caller.session_token or "", at=state.clock.now())
-        previous = sessions.previous_login(
-            s, caller.user.id, current.web.id if isinstance(current, sessions.SessionState) else None
-        )
+        previous = sessions.previous_login(s, caller.user.id, caller.session_id)
     return render(request, "pages/dashboard.html", caller=caller, notifications=unread, tasks=[],
                   previous_login=previous)
 
