@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import uuid
 from collections.abc import Iterable
@@ -13,6 +14,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from docctl.db.models import Notification, User, UserRole
+
+log = logging.getLogger("docctl.notifications")
 
 
 def notify(
@@ -77,7 +80,12 @@ def send_pending_email(session: Session, *, smtp_url: str, mail_from: str, at: d
     rows = session.execute(stmt).all()
     if not rows:
         return 0
-    with smtplib.SMTP(parsed.hostname or "localhost", parsed.port or 25, timeout=10) as smtp:
+    try:
+        smtp = smtplib.SMTP(parsed.hostname or "localhost", parsed.port or 25, timeout=10)
+    except OSError as exc:  # the mail server is down: leave the outbox as it is for the next tick
+        log.warning("SMTP server %s unreachable (%s); %d e-mails wait in the outbox", parsed.netloc, exc, len(rows))
+        return 0
+    with smtp:
         for note, address in rows:
             note.email_attempts += 1
             if not address:
@@ -90,7 +98,7 @@ def send_pending_email(session: Session, *, smtp_url: str, mail_from: str, at: d
             msg.set_content(note.body)
             try:
                 smtp.send_message(msg)
-            except smtplib.SMTPException:
+            except (smtplib.SMTPException, OSError):
                 note.email_state = "failed" if note.email_attempts >= 5 else "pending"
                 continue
             note.email_state = "sent"

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from docctl.audit import log
@@ -102,17 +102,27 @@ def record_configuration(session: Session, settings: Settings, *, at: datetime) 
     return True
 
 
+# pg_try_advisory_xact_lock key: "docc" — with several servers on PostgreSQL only one runs a tick at a time
+SCHEDULER_LOCK = 0x646F6363
+
+
 @dataclass(frozen=True)
 class TickReport:
-    sessions_ended: int
-    emails_sent: int
+    sessions_ended: int = 0
+    emails_sent: int = 0
+    skipped: bool = False
 
     def lines(self) -> list[str]:
+        if self.skipped:
+            return ["another process holds the scheduler lock; nothing done"]
         return [f"sessions ended (idle or expired): {self.sessions_ended}", f"e-mails sent: {self.emails_sent}"]
 
 
 def tick(session: Session, settings: Settings, config: AccountConfig, *, at: datetime) -> TickReport:
     """One pass of background work. Later issues add effective dates, training due dates and checkpoints."""
+    if session.get_bind().dialect.name == "postgresql":
+        if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK}).scalar():
+            return TickReport(skipped=True)
     ended = sessions.sweep_idle(session, config, at=at)
     sent = notifications.send_pending_email(session, smtp_url=settings.smtp_url, mail_from=settings.mail_from, at=at)
     return TickReport(ended, sent)
