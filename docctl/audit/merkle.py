@@ -1,7 +1,7 @@
 """RFC 6962 Merkle tree hash: leaf = SHA-256(0x00 || d), node = SHA-256(0x01 || left || right).
 
-`Frontier` keeps the roots of the perfect subtrees on the tree's right edge, so appending a leaf and computing the
-new root cost O(log n) hashes and O(log n) memory whatever the size of the log.
+`Frontier` keeps the roots of the perfect subtrees on the tree's right edge, so appending a leaf and computing
+the new root cost O(log n) hashes and O(log n) memory whatever the size of the log.
 
 `prefix_roots` computes the root after every one of a run of appended leaves (what each audit row stores) in
 batches: the same number of hashes as appending one leaf at a time, but with the per-hash work in list
@@ -123,16 +123,17 @@ def subtree_root(leaf_hashes: Sequence[bytes]) -> bytes:
     return _mth(leaf_hashes, 0, len(leaf_hashes))
 
 
-# --- batched roots -------------------------------------------------------------------------------------------
+# --- batched roots ------------------------------------------------------------------------------------------
 
 
 def _local_prefix_roots(leaf_hashes: Sequence[bytes]) -> list[bytes]:
     """r[k] = MTH(leaf_hashes[:k + 1]) for every k, for a run of leaves starting at tree index 0.
 
-    Level by level: after the level with blocks of B = 2**j leaves, r[i] is the MTH of the leaves from the start of
-    i's aligned block up to i. For i in the right half of its block that is node(left half, r[i] of the level
-    below), because the largest power of two below the prefix length is the half, B/2. Each level's hashes are
-    done either strided across all blocks (few, long comprehensions while blocks are small) or block by block.
+    Level by level: after the level with blocks of B = 2**j leaves, r[i] is the MTH of the leaves from the
+    start of i's aligned block up to i. For i in the right half of its block that is node(left half, r[i] of
+    the level below), because the largest power of two below the prefix length is the half, B/2. Each level's
+    hashes are done strided across all blocks (few, long comprehensions while blocks are small) or block by
+    block.
     """
     r = list(leaf_hashes)
     m = len(r)
@@ -142,7 +143,9 @@ def _local_prefix_roots(leaf_hashes: Sequence[bytes]) -> list[bytes]:
         if half <= (m + block - 1) // block:
             anchors = [b"\x01" + a for a in r[half - 1 :: block]]
             for t in range(half):
-                r[half + t :: block] = [sha256(p + x).digest() for p, x in zip(anchors, r[half + t :: block])]
+                # the last block may have its anchor but not this element: zip stops at the shorter
+                targets = zip(anchors, r[half + t :: block], strict=False)
+                r[half + t :: block] = [sha256(p + x).digest() for p, x in targets]
         else:
             for lo in range(half, m, block):
                 hi = min(lo + half, m)
@@ -157,8 +160,8 @@ def prefix_roots(frontier: Frontier, leaf_hashes: Sequence[bytes]) -> list[bytes
 
     Equal to appending one leaf at a time and calling `root()` after each, with the same hashes.
     The leaves are taken in runs that start at a multiple of the frontier's smallest subtree and are no longer
-    than it: within such a run the root after leaf s + k is the frontier folded over the MTH of the run's first k
-    leaves, so each fold step is one comprehension over the whole run.
+    than it: within such a run the root after leaf s + k is the frontier folded over the MTH of the run's
+    first k leaves, so each fold step is one comprehension over the whole run.
     """
     out: list[bytes] = []
     i, m = 0, len(leaf_hashes)
@@ -168,11 +171,8 @@ def prefix_roots(frontier: Frontier, leaf_hashes: Sequence[bytes]) -> list[bytes
         take = min(low, m - i)
         run = leaf_hashes[i : i + take]
         roots = _local_prefix_roots(run)
-        if take == low or (take & (take - 1)) == 0:
-            # a perfect subtree: appended whole
-            run_root = roots[-1]
-        else:
-            run_root = b""
+        # a run of a power of two leaves is a perfect subtree, appended whole
+        run_root = roots[-1] if take & (take - 1) == 0 else b""
         for left in reversed(frontier.hashes):
             p = b"\x01" + left
             roots = [sha256(p + x).digest() for x in roots]
@@ -195,7 +195,7 @@ def _append_perfect_parts(frontier: Frontier, run: Sequence[bytes]) -> None:
         lo = hi
 
 
-# --- proofs --------------------------------------------------------------------------------------------------
+# --- proofs -------------------------------------------------------------------------------------------------
 
 
 def inclusion_proof(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
@@ -242,7 +242,7 @@ def root_from_inclusion_proof(leaf: bytes, index: int, size: int, path: Sequence
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], root: bytes) -> None:
-    """Raise ValueError unless `path` proves leaf hash `leaf` is at `index` in the tree of `size` with `root`."""
+    """Raise ValueError unless `path` proves the leaf hash `leaf` is at `index` in the tree (size, root)."""
     if root_from_inclusion_proof(leaf, index, size, path) != root:
         raise ValueError("inclusion proof does not lead to the root")
 
@@ -275,10 +275,10 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int) -> list[bytes
 def verify_consistency(
     old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
 ) -> None:
-    """Raise ValueError unless `proof` shows the tree (old_size, old_root) is a prefix of (new_size, new_root).
+    """Raise ValueError unless `proof` shows tree (old_size, old_root) is a prefix of (new_size, new_root).
 
-    RFC 9162 section 2.1.4.2; equal sizes need an empty proof and equal roots, and the empty tree (whose root is
-    SHA-256 of nothing) is a prefix of every tree with an empty proof.
+    RFC 9162 section 2.1.4.2; equal sizes need an empty proof and equal roots, and the empty tree (whose root
+    is SHA-256 of nothing) is a prefix of every tree, with an empty proof.
     """
     if not 0 <= old_size <= new_size:
         raise ValueError("old size must be between 0 and the new size")
