@@ -22,6 +22,12 @@ if not SHARED.exists():  # a clone elsewhere: shared/ sits beside the checkout
     SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from tests.fixtures.requirements import RequirementsReport
+
+    config.pluginmanager.register(RequirementsReport(SHARED), "docctl-requirements")
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):  # type: ignore[no-untyped-def]
     outcome = yield

@@ -162,7 +162,7 @@ def test_admin_creates_user_grants_role_and_the_grant_is_audited(
     assert answer.value.status == 200
     assert answer.value.request.headers.get("hx-request") == "true", "the grant was not sent by htmx"
     page.locator("#user-panel .alert-ok").wait_for()
-    assert page.locator("#user-panel .alert-ok").inner_text() == "Role reviewer granted."
+    assert page.locator("#user-panel .alert-ok").inner_text() == "Role Reviewer granted."
     assert page.evaluate("window.__noReload") == "still here", "the page was reloaded"
     assert loads == [], f"a full page load happened: {loads}"
     assert page.locator("#user-panel").count() == 1, "the panel was nested instead of replaced"
