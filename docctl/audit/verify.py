@@ -566,12 +566,16 @@ def verify_log(session: Session, *, batch: int = DEFAULT_BATCH, processes: int |
     reader = _Reader(conn.connection.dbapi_connection, dialect, chunk)
 
     low, top = reader.query("SELECT min(seq), max(seq) FROM audit_events")[0]
-    if isinstance(low, int | float) and low < 1:  # every read is `seq > n`: a row below 1 would be skipped
+    report = _verify_all(session, reader, top if isinstance(top, int) else 0, processes)
+    if isinstance(low, int | float) and low < 1:  # every read is `seq > n`: rows below 1 are extra
         (canonical,) = reader.query("SELECT canonical FROM audit_events WHERE seq = ?", (low,))[0]
         claimed = _claimed_seq(canonical)
-        raise AuditTampered(low, "event outside the log (seq below 1)", "", f"hashed as seq {claimed}")
-    top = top if isinstance(top, int) else 0
+        raise AuditTampered(low, "event outside the log (seq below 1)", "", f"hashed as {claimed}")
+    return report
 
+
+def _verify_all(session: Session, reader: _Reader, top: int, processes: int | None) -> VerifyReport:
+    dialect, chunk = reader.dialect, reader.chunk
     if processes is None:
         processes = 2 if top >= PARALLEL_MIN_EVENTS and _usable_cpus() >= 2 else 1
     split = _split_point(top, chunk) if processes >= 2 and top > chunk else 0
