@@ -56,7 +56,7 @@ def grant_app_role(engine: Engine, role: str) -> list[str]:
                 text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
             )
         ]
-        statements.append(f"GRANT USAGE ON SCHEMA {conn.dialect.identifier_preparer.quote_schema('public')} TO {quoted}")
+        statements.append(f"GRANT USAGE ON SCHEMA public TO {quoted}")
         statements.append(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {quoted}")
         for table in sorted(tables):
             qt = conn.dialect.identifier_preparer.quote(table)

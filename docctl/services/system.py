@@ -121,7 +121,8 @@ class TickReport:
 def tick(session: Session, settings: Settings, config: AccountConfig, *, at: datetime) -> TickReport:
     """One pass of background work. Later issues add effective dates, training due dates and checkpoints."""
     if session.get_bind().dialect.name == "postgresql":
-        if not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK}).scalar():
+        locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK}).scalar()
+        if not locked:
             return TickReport(skipped=True)
     ended = sessions.sweep_idle(session, config, at=at)
     sent = notifications.send_pending_email(session, smtp_url=settings.smtp_url, mail_from=settings.mail_from, at=at)

@@ -109,9 +109,10 @@ class Require:
         if request.method not in security.SAFE_METHODS:
             security.check_same_origin(request.headers, state.settings.base_url)
             security.check_csrf(state.accounts.secret, f"session:{token}", await _supplied_csrf(request))
-        if not self.allow_password_change and (
-            caller.user.password_set_by_admin or accounts.password_expired(state.accounts, caller.user, state.clock.now())
-        ):
+        must_change = caller.user.password_set_by_admin or accounts.password_expired(
+            state.accounts, caller.user, state.clock.now()
+        )
+        if must_change and not self.allow_password_change:
             raise PasswordChangeRequired()
         if self.permission is not None and not caller.principal.can(self.permission):
             raise PermissionDenied()

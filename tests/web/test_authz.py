@@ -75,7 +75,7 @@ def test_every_route_declares_exactly_one_guard(env):
 def test_anonymous_requests_are_refused_on_every_route(env):
     client = env.client()
     checked = 0
-    for method, path, guards in _routes(env.app):
+    for method, path, _guards_of_route in _routes(env.app):
         if (method, path) in PUBLIC_ROUTES:
             continue
         response = client.request(method, _concrete(path), follow_redirects=False)

@@ -38,7 +38,7 @@ class TokenRequest(Strict):
 
 class TokenOut(BaseModel):
     token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 (the OAuth token type, not a secret)
     expires_at: datetime
 
 
