@@ -190,3 +190,12 @@ def test_expired_api_token_is_refused(env):
     headers = api_token(env.client(), "lou")
     env.clock.advance(timedelta(days=31))
     assert env.client().get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_a_password_past_its_maximum_age_must_be_changed(env):
+    env.user("old", "staff")
+    env.clock.advance(timedelta(days=366))
+    client = login(env.client(), "old")
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/account/password"
+    assert "has expired" in client.get("/account/password").text
