@@ -32,4 +32,7 @@ def _check(value: Any) -> None:
 def canonical_json(value: Any) -> bytes:
     """The canonical bytes of `value`; raises TypeError for anything outside the format."""
     _check(value)
-    return _encoder.encode(value).encode("utf-8")
+    try:
+        return _encoder.encode(value).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate is not text
+        raise TypeError(f"canonical JSON holds only valid Unicode text: {exc.reason}") from None

@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from docctl.audit.canonical import canonical_json
-from docctl.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash
+from docctl.audit.merkle import Frontier, leaf_hash
 from docctl.audit.tags import Tag
 from docctl.clock import rfc3339
 from docctl.db.models import AuditEvent, AuditHead
+from docctl.errors import ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,27 @@ def changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> tuple[dict[s
     return {k: jsonable(before.get(k)) for k in keys}, {k: jsonable(after.get(k)) for k in keys}
 
 
-def _lock_head(session: Session) -> AuditHead:
-    stmt = select(AuditHead).where(AuditHead.id == 1).with_for_update().execution_options(populate_existing=True)
-    head = session.execute(stmt).scalar_one_or_none()
-    if head is None:  # a fresh database: the first append creates the head
-        head = AuditHead(id=1, size=0, frontier=b"", root=EMPTY_ROOT)
-        session.add(head)
-    return head
+# Statements built once: the append is the one serialized step, so it is kept short (table-level Core, no ORM
+# bookkeeping, no per-call statement construction).
+_events = AuditEvent.__table__
+_head = AuditHead.__table__
+_LOCK_HEAD = select(_head.c.size, _head.c.frontier).where(_head.c.id == 1).with_for_update()
+_INSERT_EVENT = _events.insert()
+_UPDATE_HEAD = (
+    _head.update()
+    .where(_head.c.id == 1)
+    .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"), root=bindparam("new_root"))
+)
+
+
+@dataclass(frozen=True)
+class Appended:
+    """What an append wrote: the event's number, its canonical bytes, leaf hash and the new tree root."""
+
+    seq: int
+    canonical: bytes
+    leaf_hash: bytes
+    root: bytes
 
 
 def append(
@@ -103,9 +118,16 @@ def append(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
     request: RequestInfo | None = None,
-) -> AuditEvent:
-    """Append one event in the caller's transaction and return its row."""
-    head = _lock_head(session)
+) -> Appended:
+    """Append one event in the caller's transaction. Locks the log head until the caller commits."""
+    if len(subject.type) > 32 or len(subject.id) > 64 or len(str(action)) > 64:
+        raise ValueError("audit subject type, subject id or action too long for the indexed columns")
+    session.flush()  # the caller's pending changes go first, in order
+    conn = session.connection()
+    head = conn.execute(_LOCK_HEAD).one_or_none()
+    if head is None:
+        # created by the first migration; a missing head means the database was not migrated or was tampered with
+        raise ConfigurationError("the audit log head is missing: run `docctl migrate`, then `docctl audit verify`")
     seq = head.size + 1
     event = {
         "seq": seq,
@@ -123,20 +145,12 @@ def append(
     frontier = Frontier.from_bytes(head.size, head.frontier)
     frontier.append_leaf_hash(leaf)
     root = frontier.root()
-    row = AuditEvent(
-        seq=seq,
-        at=at,
-        actor_id=actor.id,
-        action=str(action),
-        subject_type=subject.type,
-        subject_id=subject.id,
-        canonical=data,
-        leaf_hash=leaf,
-        root=root,
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "seq": seq, "at": at, "actor_id": actor.id, "action": str(action), "subject_type": subject.type,
+            "subject_id": subject.id, "canonical": data, "leaf_hash": leaf, "root": root,
+        },
     )
-    session.add(row)
-    head.size = seq
-    head.frontier = frontier.to_bytes()
-    head.root = root
-    session.flush()
-    return row
+    conn.execute(_UPDATE_HEAD, {"new_size": seq, "new_frontier": frontier.to_bytes(), "new_root": root})
+    return Appended(seq, data, leaf, root)

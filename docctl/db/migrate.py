@@ -56,6 +56,8 @@ def grant_app_role(engine: Engine, role: str) -> list[str]:
                 text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
             )
         ]
+        # PostgreSQL 15 no longer lets PUBLIC create in the public schema; older servers do: close it everywhere
+        statements.append("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
         statements.append(f"GRANT USAGE ON SCHEMA public TO {quoted}")
         statements.append(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {quoted}")
         for table in sorted(tables):
