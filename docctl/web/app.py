@@ -76,10 +76,8 @@ def create_app(
     app.add_middleware(security.SecurityHeaders, https=settings.secure_cookies)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(auth.router)
-    app.include_router(access_review.router)
-    app.include_router(admin_users.router)
-    app.include_router(audit.router)
+    for pages in (auth.router, access_review.router, admin_users.router, audit.router):
+        app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)
 
     @app.get("/healthz", dependencies=[Depends(Public())], include_in_schema=False)

@@ -199,3 +199,14 @@ def test_access_review_lists_grants_with_times_and_last_login_and_exports_csv(en
     # staff may not see it
     env.user("plain", "staff")
     assert login(env.client(), "plain").get("/admin/access-review").status_code == 403
+
+
+def test_openapi_document_lists_the_api(env):
+    env.user("root", "admin")
+    client = env.client()
+    assert client.get("/api/v1/openapi.json").status_code == 401
+    spec = client.get("/api/v1/openapi.json", headers=api_token(client, "root")).json()
+    for path in ("/api/v1/auth/token", "/api/v1/me", "/api/v1/users", "/api/v1/users/{user_id}/roles",
+                 "/api/v1/audit", "/api/v1/audit/verify"):
+        assert path in spec["paths"], path
+    assert not any(p.startswith("/admin") for p in spec["paths"]), "pages are not part of the API document"
