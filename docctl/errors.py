@@ -90,3 +90,13 @@ class BlobTooLarge(InvalidInput):
 
 class ConfigurationError(DocctlError):
     message = "docctl is not configured correctly."
+
+
+class UploadRejected(InvalidInput):
+    """An upload that is not an acceptable controlled document; the message names the problem for the person."""
+
+    message = "The file cannot be accepted."
+
+
+class RenditionFailed(DocctlError):
+    message = "The document could not be converted to PDF."

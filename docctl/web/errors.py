@@ -19,6 +19,7 @@ STATUS: dict[type[e.DocctlError], int] = {
     e.Conflict: 409,
     e.PasswordChangeRequired: 403,
     e.BlobCorrupt: 500,
+    e.RenditionFailed: 502,
     e.BlobError: 503,
     e.AuditTampered: 500,
     e.ConfigurationError: 500,
