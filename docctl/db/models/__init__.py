@@ -3,11 +3,12 @@
 from docctl.db.models.accounts import ApiToken, PasswordHistory, User, UserRole, WebSession
 from docctl.db.models.audit import AuditEvent, AuditHead
 from docctl.db.models.blobs import Blob
+from docctl.db.models.documents import Document, DocumentHistory, DocumentType, NumberCounter, Revision
 from docctl.db.models.notifications import Notification
 
 # Tables whose rows are never changed once written: the database refuses UPDATE, DELETE and TRUNCATE on them
 # (triggers on SQLite and PostgreSQL), and the PostgreSQL application role may only SELECT and INSERT.
-HISTORY_TABLES: tuple[str, ...] = ("audit_events", "blobs", "password_history")
+HISTORY_TABLES: tuple[str, ...] = ("audit_events", "blobs", "password_history", "document_history")
 
 __all__ = [
     "HISTORY_TABLES",
@@ -15,6 +16,11 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Blob",
+    "Document",
+    "DocumentHistory",
+    "DocumentType",
+    "NumberCounter",
+    "Revision",
     "Notification",
     "PasswordHistory",
     "User",
