@@ -25,7 +25,12 @@ pytestmark = pytest.mark.req("P11-10e.4")
 T0 = datetime(2026, 11, 21, 9, 0, 0, tzinfo=UTC)
 USER_ID = uuid.UUID("0b7d0c3e-7f1a-4c1e-9d55-3a1f6f1b2c3d")
 # one column of each history table, to write an UPDATE with
-HISTORY_COLUMN = {"audit_events": "action", "blobs": "media_type", "password_history": "password_hash"}
+HISTORY_COLUMN = {
+    "audit_events": "action",
+    "blobs": "media_type",
+    "password_history": "password_hash",
+    "document_history": "reason",
+}
 INSUFFICIENT_PRIVILEGE = "42501"
 
 
@@ -71,6 +76,23 @@ def seeded(pg_url: str, app: Engine) -> None:
                 " VALUES (:s, 1, 'x', 'file', :t)"
             ),
             {"s": "a" * 64, "t": T0},
+        )
+        document_id = uuid.uuid4()
+        conn.execute(
+            text(
+                "INSERT INTO documents (id, number, title, type_id, department, owner_id, external,"
+                " external_source, external_version, created_at, created_by_id, updated_at)"
+                " SELECT :d, 'SOP-QA-001', 'Title', id, 'QA', :u, false, '', '', :t, :u, :t"
+                " FROM document_types WHERE code = 'SOP'"
+            ),
+            {"d": document_id, "u": USER_ID, "t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO document_history (id, document_id, edition, at, actor_id, reason, snapshot)"
+                " VALUES (:i, :d, 1, :t, :u, 'created', '{}')"
+            ),
+            {"i": uuid.uuid4(), "d": document_id, "t": T0, "u": USER_ID},
         )
 
 
@@ -211,7 +233,8 @@ def test_even_the_owner_is_refused_by_the_triggers(owner: Engine, table: str, ve
     statement = {
         "UPDATE": f"UPDATE {table} SET {column} = {column}",  # noqa: S608  (fixed names)
         "DELETE": f"DELETE FROM {table}",  # noqa: S608
-        "TRUNCATE": f"TRUNCATE {table}",
+        # CASCADE: the owner could truncate referencing tables too; the trigger must still stop it
+        "TRUNCATE": f"TRUNCATE {table} CASCADE",
     }[verb]
     message = refused(owner, statement)
     assert f"docctl: {verb} on {table} refused: the table is append-only" in message
