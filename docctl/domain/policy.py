@@ -33,12 +33,25 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"  # create, deactivate, reset passwords, grant and revoke roles
     USERS_READ = "users.read"  # the user and access list (E6-4.3.8 periodic access review)
     AUDIT_READ = "audit.read"  # the audit trail and its verification
+    DOCUMENTS_READ = "documents.read"  # current effective revisions: the point of use (ISO-4.2.4d)
+    DOCUMENTS_READ_ALL = "documents.read_all"  # drafts, in review, approved, superseded, obsolete, withdrawn
+    DOCUMENTS_CREATE = "documents.create"  # create documents and upload revisions
+    DOCUMENTS_EDIT = "documents.edit"  # metadata (authors only for documents they own)
+    DOCUMENT_TYPES_MANAGE = "document_types.manage"
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
     Permission.USERS_MANAGE: frozenset({Role.ADMIN}),
     Permission.USERS_READ: frozenset({Role.ADMIN, Role.INSPECTOR, Role.QA}),
     Permission.AUDIT_READ: frozenset({Role.ADMIN, Role.INSPECTOR, Role.QA}),
+    Permission.DOCUMENTS_READ: frozenset(Role),
+    # administrators run the system; they are not given the content of documents in work or retired
+    Permission.DOCUMENTS_READ_ALL: frozenset(
+        {Role.DOCUMENT_CONTROL, Role.AUTHOR, Role.REVIEWER, Role.APPROVER, Role.QA, Role.INSPECTOR}
+    ),
+    Permission.DOCUMENTS_CREATE: frozenset({Role.AUTHOR, Role.DOCUMENT_CONTROL}),
+    Permission.DOCUMENTS_EDIT: frozenset({Role.AUTHOR, Role.DOCUMENT_CONTROL}),
+    Permission.DOCUMENT_TYPES_MANAGE: frozenset({Role.ADMIN, Role.DOCUMENT_CONTROL}),
 }
 
 

@@ -23,7 +23,16 @@ from docctl.services.credentials import AccountConfig
 from docctl.web import errors, security
 from docctl.web.assets import STATIC_DIR
 from docctl.web.deps import AppState, Caller, Public, RequireApi
-from docctl.web.routes import access_review, admin_users, api, audit, auth
+from docctl.web.routes import (
+    access_review,
+    admin_users,
+    api,
+    audit,
+    auth,
+    document_types,
+    documents,
+    documents_api,
+)
 
 log = logging.getLogger("docctl")
 
@@ -76,9 +85,11 @@ def create_app(
     app.add_middleware(security.SecurityHeaders, https=settings.secure_cookies)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for pages in (auth.router, access_review.router, admin_users.router, audit.router):
+    for pages in (auth.router, access_review.router, admin_users.router, audit.router, documents.router,
+                  document_types.router):
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)
+    app.include_router(documents_api.router)
 
     @app.get("/healthz", dependencies=[Depends(Public())], include_in_schema=False)
     def healthz() -> dict[str, str]:
