@@ -26,7 +26,8 @@ def page_images(pdf: Path, out_dir: Path, *, dpi: int = 80, first: int = 1, last
         raise ValueError("page_images: need 1 <= first <= last and 1 <= dpi <= 1200")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    command = [executable, "-png", "-r", str(dpi), "-f", str(first)]
+    # -cropbox: the area viewers show and printers print (the default would be the media box)
+    command = [executable, "-png", "-cropbox", "-r", str(dpi), "-f", str(first)]
     if last is not None:
         command += ["-l", str(last)]
     result = run([*command, str(pdf), str(out_dir / "page")], timeout=timeout, what="pdftoppm")

@@ -98,7 +98,12 @@ def _bands(canvas: Canvas, size: tuple[float, float], info: StampInfo, number: i
     scale = _scale(size)
     font_size = FONT_SIZE * scale
     side = 28 * scale
-    top_band, bottom_band = 30 * scale, 33 * scale
+    label = stamp_text.page_label(number, total)
+    room = width - 2 * side - stringWidth(label, regular, font_size) - 12 * scale
+    head_size, head_lines = _heading_lines(info, bold, font_size, room)
+    leading = 1.25 * head_size
+    top_band, bottom_band = 30 * scale + leading * (len(head_lines) - 1), 33 * scale
+
     canvas.saveState()
     canvas.setFillColorRGB(1, 1, 1)
     canvas.setFillAlpha(0.8)
@@ -110,16 +115,10 @@ def _bands(canvas: Canvas, size: tuple[float, float], info: StampInfo, number: i
     canvas.line(side, height - top_band, width - side, height - top_band)
     canvas.line(side, bottom_band, width - side, bottom_band)
 
-    label = stamp_text.page_label(number, total)
-    label_width = stringWidth(label, regular, font_size)
-    room = width - 2 * side - label_width - 12 * scale
-    head = drawable(stamp_text.heading(info))
-    head_size = _fit(head, bold, font_size, room, 0.75 * font_size)
-    if stringWidth(head, bold, head_size) > room:
-        head = _shortened_heading(info, bold, head_size, room)
     canvas.setFillColorRGB(*_INK)
     canvas.setFont(bold, head_size)
-    canvas.drawString(side, height - 21 * scale, head)
+    for index, line in enumerate(head_lines):
+        canvas.drawString(side, height - 21 * scale - index * leading, line)
     canvas.setFont(regular, font_size)
     canvas.drawRightString(width - side, height - 21 * scale, label)
 
@@ -131,18 +130,26 @@ def _bands(canvas: Canvas, size: tuple[float, float], info: StampInfo, number: i
     canvas.restoreState()
 
 
-def _shortened_heading(info: StampInfo, font: str, font_size: float, room: float) -> str:
-    """The heading with the title cut (…) so that the line fits; number, version, state and date stay whole."""
+def _heading_lines(info: StampInfo, font: str, font_size: float, room: float) -> tuple[float, list[str]]:
+    """The heading in one line, a little smaller if that is enough, else wrapped onto up to three lines;
+    only a title too long even for that is cut (…). Number, version, state and date always stay whole."""
+    head = drawable(stamp_text.heading(info))
+    size = _fit(head, font, font_size, room, 0.85 * font_size)
+    if stringWidth(head, font, size) <= room:
+        return size, [head]
+    lines = simpleSplit(head, font, size, room)
+    if len(lines) <= 3 and all(stringWidth(line, font, size) <= room for line in lines):
+        return size, lines
     title = drawable(clean(info.title))
     low, high = 0, len(title)
-    while low < high:
+    while low < high:  # the longest title prefix whose heading wraps into three lines
         middle = (low + high + 1) // 2
         candidate = drawable(stamp_text.heading(info, title[:middle].rstrip() + "…"))
-        if stringWidth(candidate, font, font_size) <= room:
+        if len(simpleSplit(candidate, font, size, room)) <= 3:
             low = middle
         else:
             high = middle - 1
-    return drawable(stamp_text.heading(info, title[:low].rstrip() + "…"))
+    return size, simpleSplit(drawable(stamp_text.heading(info, title[:low].rstrip() + "…")), font, size, room)
 
 
 def _watermark(canvas: Canvas, size: tuple[float, float], word: str) -> None:

@@ -1,7 +1,7 @@
 """stamp_docx: the controlled copy of a DOCX-only rendition (no LibreOffice), with python-docx.
 
-Every header definition in use (primary, first-page, even-page; the first section gets every kind any section
-uses, later sections inherit it unless they define their own) starts with the heading line and the watermark as
+Every header definition (primary, first-page, even-page; the first section gets every kind any section uses,
+later sections inherit it unless they define their own) starts with the heading line and the watermark as
 Word draws one (a VML text path behind the text); every footer ends with the printed-by line, the page number
 (PAGE and NUMPAGES fields) and the uncontrolled line. A final section holds the signature lines.
 """
@@ -58,13 +58,14 @@ def _stamp(document: DocxDocument, info: StampInfo) -> None:
     _signature_section(document, info)
     shapes = iter(range(1, 10_000))
     for index, section in enumerate(document.sections):
-        for kind in sorted(used):
-            header_name, footer_name = _KINDS[kind]
+        for kind, (header_name, footer_name) in enumerate(_KINDS):
+            # Every definition there is gets the stamp, used or not (settings may change); the first section
+            # also gets one of each kind in use, for later sections to inherit.
             header, footer = getattr(section, header_name), getattr(section, footer_name)
-            if index == 0 or not header.is_linked_to_previous:
+            if not header.is_linked_to_previous or (index == 0 and kind in used):
                 header.is_linked_to_previous = False
                 _stamp_header(header, info, next(shapes), _text_width(section))
-            if index == 0 or not footer.is_linked_to_previous:
+            if not footer.is_linked_to_previous or (index == 0 and kind in used):
                 footer.is_linked_to_previous = False
                 _stamp_footer(footer, info)
 
