@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from docctl.services import documents
+from tests.fixtures.files import make_pdf
 from tests.web.audit_helpers import events_since, last_seq
 from tests.web.conftest import STRONG, api_token, csrf_from, login, page_csrf
 from tests.web.test_authz import _routes
@@ -149,6 +151,131 @@ def test_every_mutating_route_is_audited(env):
         ("POST", "/api/v1/users/{user_id}/unlock"): api_action("POST", "/api/v1/users/{user_id}/unlock", reason,
                                                                locked=True),
     }
+    env.user("dc", "document_control")
+    counter = iter(range(1000))
+
+    def a_document(kind="SOP"):
+        client = env.client()
+        headers = api_token(client, "dc")
+        number = client.post("/api/v1/documents", headers=headers, json={
+            "type": kind, "title": f"Doc {next(counter)}", "department": "QA"}).json()["number"]
+        return client, headers, number
+
+    def a_draft():
+        client, headers, number = a_document()
+        response = client.post(f"/api/v1/documents/{number}/revisions", headers=headers,
+                               files={"file": ("a.pdf", make_pdf(1), "application/pdf")},
+                               data={"change": "major", "change_summary": "first"})
+        assert response.status_code == 201, response.text
+        return client, headers, number
+
+    def doc_id(number):
+        with env.db.read() as s:
+            return str(documents.get_document(s, number).id)
+
+    def api_doc_create():
+        client = env.client()
+        headers = api_token(client, "dc")
+        mark()
+        return client.post("/api/v1/documents", headers=headers,
+                           json={"type": "WI", "title": "Api made", "department": "QA"}).json()["id"]
+
+    def api_doc_edit():
+        client, headers, number = a_document()
+        mark()
+        client.patch(f"/api/v1/documents/{number}", headers=headers, json={"title": "Renamed", "reason": "r"})
+        return doc_id(number)
+
+    def api_upload():
+        client, headers, number = a_document()
+        mark()
+        client.post(f"/api/v1/documents/{number}/revisions", headers=headers,
+                    files={"file": ("a.pdf", make_pdf(1), "application/pdf")},
+                    data={"change": "major", "change_summary": "first"})
+        return None
+
+    def api_withdraw():
+        client, headers, number = a_draft()
+        mark()
+        client.post(f"/api/v1/documents/{number}/revisions/1.0/withdraw", headers=headers, json={"reason": "r"})
+        return None
+
+    def api_type_create():
+        client = env.client()
+        headers = api_token(client, "dc")
+        mark()
+        client.post("/api/v1/document-types", headers=headers,
+                    json={"code": "TA", "name": "Type A", "numbering_pattern": "TA-{seq:03}"})
+        return None
+
+    def api_type_update():
+        client = env.client()
+        headers = api_token(client, "dc")
+        mark()
+        client.patch("/api/v1/document-types/FORM", headers=headers, json={"name": "Forms", "reason": "r"})
+        return None
+
+    def page_dc():
+        client = login(env.client(), "dc")
+        return client, page_csrf(client)
+
+    def page_doc_create():
+        client, csrf = page_dc()
+        mark()
+        client.post("/documents", data={"type": "SOP", "title": "Page made", "department": "QA", "csrf_token": csrf})
+        return None
+
+    def page_doc_edit():
+        _, _, number = a_document()
+        client, csrf = page_dc()
+        mark()
+        client.post(f"/documents/{number}/edit", data={"title": "Edited", "reason": "r", "csrf_token": csrf})
+        return doc_id(number)
+
+    def page_upload():
+        _, _, number = a_document()
+        client, csrf = page_dc()
+        mark()
+        client.post(f"/documents/{number}/revisions", data={"change": "major", "change_summary": "s",
+                    "csrf_token": csrf}, files={"file": ("a.pdf", make_pdf(1), "application/pdf")})
+        return None
+
+    def page_withdraw():
+        _, _, number = a_draft()
+        client, csrf = page_dc()
+        mark()
+        client.post(f"/documents/{number}/revisions/1.0/withdraw", data={"reason": "r", "csrf_token": csrf})
+        return None
+
+    def page_type_create():
+        client, csrf = page_dc()
+        mark()
+        client.post("/admin/document-types", data={"code": "TB", "name": "Type B", "numbering_pattern": "TB-{seq}",
+                                                   "csrf_token": csrf})
+        return None
+
+    def page_type_update():
+        client, csrf = page_dc()
+        mark()
+        client.post("/admin/document-types/WI", data={"name": "Work instructions", "numbering_pattern":
+                    "WI-{dept}-{seq:03}", "review_interval_months": 24, "training_window_days": 14,
+                    "training_required": "true", "active": "true", "reason": "r", "csrf_token": csrf})
+        return None
+
+    table.update({
+        ("POST", "/api/v1/documents"): api_doc_create,
+        ("PATCH", "/api/v1/documents/{number}"): api_doc_edit,
+        ("POST", "/api/v1/documents/{number}/revisions"): api_upload,
+        ("POST", "/api/v1/documents/{number}/revisions/{version}/withdraw"): api_withdraw,
+        ("POST", "/api/v1/document-types"): api_type_create,
+        ("PATCH", "/api/v1/document-types/{code}"): api_type_update,
+        ("POST", "/documents"): page_doc_create,
+        ("POST", "/documents/{number}/edit"): page_doc_edit,
+        ("POST", "/documents/{number}/revisions"): page_upload,
+        ("POST", "/documents/{number}/revisions/{version}/withdraw"): page_withdraw,
+        ("POST", "/admin/document-types"): page_type_create,
+        ("POST", "/admin/document-types/{code}"): page_type_update,
+    })
     mutating = {(m, p) for m, p, _ in _routes(env.app) if m not in ("GET", "HEAD", "OPTIONS")}
     assert mutating - EXEMPT == set(table), "a state-changing route has no audit check: add it to the table"
     assert admin_user
