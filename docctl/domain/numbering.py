@@ -43,7 +43,9 @@ def check_pattern(text: str) -> None:
     names = [name for _, name, _, _ in parts if name is not None]
     unknown = [n for n in names if n not in _FIELDS]
     if unknown:
-        raise InvalidInput(f"Unknown field(s) in the numbering pattern: {', '.join(unknown)}; use type, dept, seq, year.")
+        raise InvalidInput(
+            f"Unknown field(s) in the numbering pattern: {', '.join(unknown)}; use type, dept, seq, year."
+        )
     if names.count("seq") != 1:
         raise InvalidInput("A numbering pattern must contain {seq} exactly once (for example {seq:03}).")
     for _, name, spec, _ in parts:
