@@ -16,6 +16,7 @@ class Limits:
     max_docx_ratio: int = 200  # decompressed/compressed ratio of the archive (and per member where large)
     max_docx_members: int = 10_000
     max_text_chars: int = 2_000_000  # text kept for search
+    max_text_seconds: float = 20.0  # PDF text extraction stops after this (pages done so far are kept)
 
 
 @dataclass(frozen=True)

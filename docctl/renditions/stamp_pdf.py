@@ -2,8 +2,9 @@
 
 The stamps for all pages are drawn in ONE reportlab pass (overlay.py). Each overlay page becomes a form
 XObject that the source page draws last, through a matrix that maps the upright, displayed page onto the page's
-own coordinates (crop box origin, /Rotate). The source's content streams are wrapped in q ... Q and never parsed,
-which is what makes a 100-page copy fast; pypdf's merge_page would parse and rewrite every stream.
+own coordinates (crop box origin, /Rotate). The source's content streams are wrapped in q ... Q and never parsed
+or rewritten: pypdf's merge_page would parse every overlay stream and write each page's content anew,
+uncompressed (bench/renditions_bench.py: 3x the time on 100 generated pages, 2.3x the size on the corpus' book).
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from pypdf.generic import (
 )
 
 from docctl.errors import RenditionFailed, UploadRejected
+from docctl.renditions import stamp_text
 from docctl.renditions.model import StampInfo
 from docctl.renditions.overlay import draw_overlay, layout_signatures, signature_size
 from docctl.renditions.pdfread import open_pdf, quiet
+from docctl.renditions.text import clean
 
 Matrix = tuple[float, float, float, float, float, float]
 _LETTER = (0.0, 0.0, 612.0, 792.0)
@@ -46,6 +49,9 @@ def stamp_pdf(source: Path, out: BinaryIO, info: StampInfo) -> int:
                 _place(writer, page, _form(writer, stamp, width, height), matrix, push)
             for stamp in overlay.pages[len(pages):]:
                 writer.add_page(stamp)
+            writer.add_metadata({"/Title": f"{clean(info.number)} {clean(info.title)} v{clean(info.version)} "
+                                           "(controlled copy)",
+                                 "/Subject": stamp_text.printed(info)})
             writer.write(out)
             return len(writer.pages)
     except UploadRejected as exc:

@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,12 +23,13 @@ from pypdf import PdfReader, PdfWriter
 from pypdf.generic import NameObject, NumberObject, RectangleObject
 from reportlab.pdfgen import canvas
 
-from docctl.errors import UploadRejected
+from docctl.errors import RenditionFailed, UploadRejected
 from docctl.renditions import (
     DOCX_TYPE,
     PDF_TYPE,
     StampInfo,
     convert_many,
+    convert_to_pdf,
     inspect_file,
     page_images,
     pdf_page_count,
@@ -389,3 +391,24 @@ def test_the_stamp_lands_inside_the_visible_page_and_upright(tmp_path: Path) -> 
             else:
                 assert y0 > 0.9 * height, (number, word, words[word], height)
         assert words["SOP-QA-007"][0] < words["Line"][0], (number, "heading not left to right")
+
+
+# --- converter failures ---------------------------------------------------------------------------------------
+
+
+def test_a_conversion_past_its_timeout_is_stopped(shared_dir: Path, tmp_path: Path) -> None:
+    require_tools("soffice")
+    started = time.monotonic()
+    with pytest.raises(RenditionFailed, match="did not finish within 0.05 seconds and was stopped"):
+        convert_to_pdf(shared_dir / "corpus" / "docx" / "having-images.docx", tmp_path, timeout=0.05)
+    assert time.monotonic() - started < 10
+    assert not list(tmp_path.glob("*.pdf"))
+
+
+def test_missing_converters_fail_clearly(shared_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda _name: None)
+    assert not soffice_available()
+    with pytest.raises(RenditionFailed, match=r"LibreOffice \(soffice\) is not installed"):
+        convert_to_pdf(shared_dir / "corpus" / "docx" / "test.docx", tmp_path)
+    with pytest.raises(RenditionFailed, match=r"pdftoppm \(poppler-utils\) is not installed"):
+        page_images(shared_dir / "corpus" / "pdf" / "001-trivial_minimal-document.pdf", tmp_path)
