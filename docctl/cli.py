@@ -9,13 +9,14 @@ from typing import Annotated
 
 import typer
 
+from docctl.blobstore.factory import blobstore_from_url
 from docctl.clock import SystemClock
 from docctl.config import Settings, load_settings
 from docctl.db import migrate as migrations
 from docctl.db.session import Database, make_engine
 from docctl.domain.policy import Role
 from docctl.errors import AuditTampered, DocctlError
-from docctl.services import accounts, demo, system
+from docctl.services import accounts, demo, demo_documents, system
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal
 
@@ -137,6 +138,11 @@ def demo_command(
     database = _database(settings)
     _record_configuration(database, settings)
     creds = demo.seed(database, AccountConfig.from_settings(settings), settings.data_dir, at=SystemClock().now())
+    store = blobstore_from_url(settings.resolved_blobstore_url)
+    added = demo_documents.seed_documents(database, store, author="author", at=SystemClock().now(),
+                                          progress=typer.echo)
+    if added:
+        typer.echo(f"Added {added} demo documents (Word files written by docctl, converted to PDF by LibreOffice).")
     typer.echo("")
     typer.echo("Demo users (demo mode only; passwords kept in " + str(demo.credentials_file(settings.data_dir)) + "):")
     for cred in creds:
@@ -267,7 +273,6 @@ def storage_scrub(
     no_content: Annotated[bool, typer.Option("--no-content", help="Check presence and size only, not hashes.")] = False,
 ) -> None:
     """Report blobs no row references and rows whose blob is missing or altered. Deletes nothing referenced."""
-    from docctl.blobstore.factory import blobstore_from_url
     from docctl.services.storage import scrub
 
     settings = _settings()
