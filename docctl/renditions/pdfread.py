@@ -16,18 +16,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from pypdf import PageObject, PdfReader, PdfWriter
+from pypdf import PageObject, PdfReader
 from pypdf.generic import DictionaryObject, IndirectObject
 
 from docctl.errors import UploadRejected
 from docctl.renditions.model import PDF_TYPE, Inspection, Limits
+from docctl.renditions.pdfcheck import CacheTrimmer, check_copyable
 from docctl.renditions.text import TextCollector, clean
 
 DAMAGED = "The file is damaged or not a valid PDF document: it could not be read."
-DAMAGED_PART = (
-    "The PDF is damaged: part of it cannot be read, so no controlled copy could be made of it. Open it in the "
-    "program that made it, save or export it again, and upload that file."
-)
 ENCRYPTED = (
     "The PDF is password-protected (encrypted). Upload the unprotected PDF: save or export it again without "
     "a password, then upload that file."
@@ -77,6 +74,7 @@ def inspect_pdf(path: Path, limits: Limits) -> Inspection:
     with open_pdf(path) as (reader, pages):
         text = TextCollector(limits.max_text_chars)
         deadline = time.monotonic() + limits.max_text_seconds
+        trimmer = CacheTrimmer(reader)
         for page in pages:
             if text.full or time.monotonic() > deadline:  # a huge PDF: accept it with the text found so far
                 break
@@ -84,25 +82,11 @@ def inspect_pdf(path: Path, limits: Limits) -> Inspection:
                 text.add(page.extract_text())
             except Exception:  # noqa: S112 - a page whose text cannot be extracted is still a page to show
                 continue
-        _check_rewritable(reader, pages)
+            finally:
+                trimmer.trim()
+        check_copyable(reader, pages, path.stat().st_size)
         return Inspection(kind="pdf", media_type=PDF_TYPE, page_count=len(pages), text=text.text(),
                           title=_title(reader))
-
-
-def _check_rewritable(reader: PdfReader, pages: list[PageObject]) -> None:
-    """Every object a controlled copy needs must be readable: copy the document the way stamp_pdf does,
-    into nothing. An upload accepted here can always be stamped later."""
-    try:
-        if len(reader.pages) == len(pages):
-            writer = PdfWriter(clone_from=reader)
-        else:
-            writer = PdfWriter()
-            for page in pages:
-                writer.add_page(page)
-        with open(os.devnull, "wb") as nowhere:
-            writer.write(nowhere)
-    except Exception as exc:
-        raise UploadRejected(DAMAGED_PART) from exc
 
 
 def pdf_page_count(path: Path) -> int:

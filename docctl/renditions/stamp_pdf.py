@@ -63,14 +63,14 @@ def stamp_pdf(source: Path, out: BinaryIO, info: StampInfo) -> int:
 
 
 def _writer(reader: PdfReader, pages: list[PageObject]) -> PdfWriter:
-    """A copy of the whole document (outline, links, forms kept); only the pages if the page tree was broken."""
+    """A copy of the whole document (outline, links, forms kept); only the pages if the page tree is broken or
+    the document-level objects cannot be copied."""
     with quiet():
         try:
-            intact = len(reader.pages) == len(pages)
-        except Exception:
-            intact = False
-        if intact:
-            return PdfWriter(clone_from=reader)
+            if len(reader.pages) == len(pages):
+                return PdfWriter(clone_from=reader)
+        except Exception:  # noqa: S110 - fall back to copying the pages alone
+            pass
         writer = PdfWriter()
         for page in pages:
             writer.add_page(page)
