@@ -56,9 +56,11 @@ def check_copyable(reader: PdfReader, pages: list[PageObject], file_size: int) -
                       for generation, table in reader.xref.items() for number in table]
         references += [IndirectObject(number, 0, reader) for number in reader.xref_objStm]
         for count, reference in enumerate(references, 1):
-            reference.get_object()
+            obj = reference.get_object()
+            if isinstance(obj, StreamObject) and _length(obj) > _LARGE_STREAM:
+                reader.resolved_objects.pop((reference.generation, reference.idnum), None)
             if count % 64 == 0:
-                trimmer.trim()
+                trimmer.trim()  # what reading it pulled in: object streams, referenced lengths
         trimmer.trim()
         if file_size <= FULL_COPY_BYTES:
             if len(reader.pages) == len(pages):
