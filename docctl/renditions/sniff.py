@@ -17,13 +17,11 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"GIF89a", "a GIF image"),
     (b"II*\x00", "a TIFF image"),
     (b"MM\x00*", "a TIFF image"),
-    (b"BM", "a BMP image"),
     (b"{\\rtf", "an RTF document (save it as .docx or PDF)"),
     (b"%!PS", "a PostScript file"),
     (b"\x1f\x8b", "a gzip archive"),
     (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
     (b"Rar!\x1a\x07", "a RAR archive"),
-    (b"BZh", "a bzip2 archive"),
     (b"\xfd7zXZ\x00", "an xz archive"),
     (b"\x7fELF", "a program (ELF executable)"),
     (b"MZ", "a Windows program"),
@@ -53,6 +51,10 @@ def describe(head: bytes, path: Path) -> str:
     for magic, what in _MAGIC:
         if head.startswith(magic):
             return what
+    if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00" and len(head) >= 26:  # reserved fields are zero
+        return "a BMP image"
+    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] == b"1AY&SY":
+        return "a bzip2 archive"
     return _describe_text(head)
 
 
