@@ -3,6 +3,7 @@ visibility, controlled copies, metadata history, and every action audited."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import threading
 from datetime import timedelta
@@ -62,7 +63,7 @@ def make_effective(env, number, version):
                                  at=env.clock.now())
 
 
-@pytest.mark.req("ISO-4.2.4c", "P11-10e.1")
+@pytest.mark.req("ISO-4.2.4c", "P11-10e.1", "P11-10b")
 def test_create_upload_and_read_back_through_the_api(people):
     env = people
     start = last_seq(env.db)
@@ -74,12 +75,13 @@ def test_create_upload_and_read_back_through_the_api(people):
     rev = response.json()
     assert rev["version"] == "1.0" and rev["state"] == "draft" and rev["pages"] == 3
     assert rev["media_type"] == "application/pdf" and rev["rendition"] == "pdf"
-    import hashlib
-
     assert rev["content_sha256"] == hashlib.sha256(pdf).hexdigest() == rev["rendition_sha256"]
     client, headers = api(env, "writer")
     original = client.get(f"/api/v1/documents/{doc['number']}/revisions/1.0/content", headers=headers)
     assert original.content == pdf and original.headers["x-content-sha256"] == rev["content_sha256"]
+    # the metadata round-trips through the API as JSON beside the exact original bytes (P11-10b)
+    meta = client.get(f"/api/v1/documents/{doc['number']}", headers=headers).json()
+    assert meta["title"] == "Monitoring visits" and meta["revisions"][0]["content_sha256"] == rev["content_sha256"]
     actions = actions_since(env.db, start)
     assert actions[:2] == ["document:create", "token:issue"] or "document:create" in actions
     assert "revision:create" in actions and "revision:download" in actions
