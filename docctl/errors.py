@@ -100,3 +100,19 @@ class UploadRejected(InvalidInput):
 
 class RenditionFailed(DocctlError):
     message = "The document could not be converted to PDF."
+
+
+class SignatureInvalid(DocctlError):
+    """A signature, its certificate chain or the signed content does not verify; `reason` says which check."""
+
+    message = "The signature does not verify."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The signature does not verify: {reason}")
+        self.reason = reason
+
+
+class KeyUnwrapFailed(DocctlError):
+    """A signing key could not be unlocked with the password given (wrong password or damaged key)."""
+
+    message = "The signing key could not be unlocked with this password."

@@ -20,6 +20,8 @@ STATUS: dict[type[e.DocctlError], int] = {
     e.PasswordChangeRequired: 403,
     e.BlobCorrupt: 500,
     e.RenditionFailed: 502,
+    e.SignatureInvalid: 409,
+    e.KeyUnwrapFailed: 403,
     e.BlobError: 503,
     e.AuditTampered: 500,
     e.ConfigurationError: 500,
