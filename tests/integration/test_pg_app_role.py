@@ -30,6 +30,7 @@ HISTORY_COLUMN = {
     "blobs": "media_type",
     "password_history": "password_hash",
     "document_history": "reason",
+    "instance_ca": "fingerprint",
 }
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -93,6 +94,13 @@ def seeded(pg_url: str, app: Engine) -> None:
                 " VALUES (:i, :d, 1, :t, :u, 'created', '{}')"
             ),
             {"i": uuid.uuid4(), "d": document_id, "t": T0, "u": USER_ID},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO instance_ca (id, certificate_pem, encrypted_key_pem, fingerprint, created_at)"
+                " VALUES (1, 'cert', 'key', 'f', :t)"
+            ),
+            {"t": T0},
         )
 
 

@@ -5,10 +5,17 @@ from docctl.db.models.audit import AuditEvent, AuditHead
 from docctl.db.models.blobs import Blob
 from docctl.db.models.documents import Document, DocumentHistory, DocumentType, NumberCounter, Revision
 from docctl.db.models.notifications import Notification
+from docctl.db.models.signing import InstanceAuthority, SigningKey
 
 # Tables whose rows are never changed once written: the database refuses UPDATE, DELETE and TRUNCATE on them
 # (triggers on SQLite and PostgreSQL), and the PostgreSQL application role may only SELECT and INSERT.
-HISTORY_TABLES: tuple[str, ...] = ("audit_events", "blobs", "password_history", "document_history")
+HISTORY_TABLES: tuple[str, ...] = (
+    "audit_events",
+    "blobs",
+    "password_history",
+    "document_history",
+    "instance_ca",
+)
 
 __all__ = [
     "HISTORY_TABLES",
@@ -19,8 +26,10 @@ __all__ = [
     "Document",
     "DocumentHistory",
     "DocumentType",
+    "InstanceAuthority",
     "NumberCounter",
     "Revision",
+    "SigningKey",
     "Notification",
     "PasswordHistory",
     "User",
