@@ -2,9 +2,9 @@
 
 pypdf caches every object it resolves, images included: extracting the text of a 100 MB scan would keep 100 MB
 of image data alive. CacheTrimmer drops big cached streams as reading proceeds, so memory stays near the size
-of the largest object. check_copyable reads every object once that way; for files up to FULL_COPY_BYTES it
-also copies the whole document as stamp_pdf will (into /dev/null), which catches the few failures that appear
-only when pypdf writes.
+of the largest object. check_copyable reads every object once, forgetting them as it goes; for files up to
+FULL_COPY_BYTES and FULL_COPY_OBJECTS it also copies the whole document as stamp_pdf will (into /dev/null),
+which catches the few failures that appear only when pypdf copies or writes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ DAMAGED_PART = (
     "The PDF is damaged: part of it cannot be read, so no controlled copy could be made of it. Open it in the "
     "program that made it, save or export it again, and upload that file."
 )
-FULL_COPY_BYTES = 32 * 1024 * 1024
+FULL_COPY_BYTES = 16 * 1024 * 1024  # and at most FULL_COPY_OBJECTS: pypdf needs ~2-4 KB per object
+FULL_COPY_OBJECTS = 20_000
 _LARGE_STREAM = 256 * 1024
 
 
@@ -31,6 +32,14 @@ class CacheTrimmer:
     def __init__(self, reader: PdfReader) -> None:
         self._cache = reader.resolved_objects
         self._seen = 0
+
+    def forget_all_but_object_streams(self) -> None:
+        """Everything read so far except object-stream containers (re-reading those for every object they
+        hold would be slow): for a pass that reads each object once."""
+        for key, obj in list(self._cache.items()):
+            if not (isinstance(obj, StreamObject) and obj.get("/Type") == "/ObjStm"):
+                del self._cache[key]
+        self._seen = len(self._cache)
 
     def trim(self) -> None:
         if len(self._cache) < self._seen:
@@ -59,10 +68,10 @@ def check_copyable(reader: PdfReader, pages: list[PageObject], file_size: int) -
             obj = reference.get_object()
             if isinstance(obj, StreamObject) and _length(obj) > _LARGE_STREAM:
                 reader.resolved_objects.pop((reference.generation, reference.idnum), None)
-            if count % 64 == 0:
-                trimmer.trim()  # what reading it pulled in: object streams, referenced lengths
-        trimmer.trim()
-        if file_size <= FULL_COPY_BYTES:
+            if count % 512 == 0:
+                trimmer.forget_all_but_object_streams()
+        trimmer.forget_all_but_object_streams()
+        if file_size <= FULL_COPY_BYTES and len(references) <= FULL_COPY_OBJECTS:
             if len(reader.pages) == len(pages):
                 writer = PdfWriter(clone_from=reader)
             else:
