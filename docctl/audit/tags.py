@@ -17,6 +17,8 @@ class Tag(StrEnum):
     USER_PASSWORD_CHANGE = "user:password_change"
     USER_PASSWORD_CHANGE_FAILED = "user:password_change_failed"
     USER_PASSWORD_RESET = "user:password_reset"
+    USER_IDENTITY_VERIFIED = "user:identity_verified"
+    USER_ESIG_ACCEPTED = "user:esig_accepted"
     ROLE_GRANT = "role:grant"
     ROLE_REVOKE = "role:revoke"
     SESSION_TIMEOUT = "session:timeout"

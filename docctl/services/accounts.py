@@ -14,6 +14,7 @@ from docctl.audit import log
 from docctl.audit.log import RequestInfo, Subject
 from docctl.audit.tags import Tag
 from docctl.db.models import PasswordHistory, User, UserRole
+from docctl.domain import esig
 from docctl.domain.policy import Permission, Role
 from docctl.domain.usernames import check_username, username_key
 from docctl.errors import Conflict, InvalidInput, NotFound, PasswordPolicyViolation, UsernameTaken
@@ -346,6 +347,64 @@ def change_password(
         subject=user_subject(user), at=at,
         before={"password_set_by_admin": was_admin_set}, after={"password_set_by_admin": False},
         request=request,
+    )
+    return True
+
+
+def signing_readiness(user: User) -> esig.SigningReadiness:
+    return esig.SigningReadiness(
+        identity_verified=user.identity_verified_at is not None,
+        statement_accepted=user.esig_accepted_at is not None,
+        own_password=not user.password_set_by_admin,
+        active=user.status == "active",
+    )
+
+
+def verify_identity(
+    session: Session, *, principal: Principal, user_id: uuid.UUID, evidence: str, at: datetime,
+    request: RequestInfo | None = None,
+) -> User:
+    """Record that an administrator verified the person's identity before signing rights are enabled (P11-100b):
+    who verified, when, and how (the evidence)."""
+    principal.require(Permission.USERS_MANAGE)
+    evidence = _reason(evidence)
+    user = get_user(session, user_id)
+    if user.status == "deactivated":
+        raise Conflict("A deactivated account cannot be verified.")
+    if principal.user is not None and principal.user.id == user.id:
+        raise Conflict("Another administrator must verify your identity.")
+    if user.identity_verified_at is not None:
+        raise Conflict(f"The identity of {user.username} was verified already.")
+    user.identity_verified_at = at
+    user.identity_verified_by_id = principal.user.id if principal.user else None
+    log.append(
+        session, Tag.USER_IDENTITY_VERIFIED, actor=principal.actor, subject=user_subject(user), at=at,
+        reason=evidence, after={"identity_verified_at": at, "verified_by": principal.actor.username},
+        request=request,
+    )
+    return user
+
+
+def accept_statement(
+    session: Session, config: AccountConfig, *, user_id: uuid.UUID, verified_hash: str | None, at: datetime,
+    request: RequestInfo | None = None,
+) -> bool:
+    """The person accepts the accountability statement, confirming with their password (checked beforehand by
+    `sessions.verify_credentials`; `verified_hash` is the hash it matched). Returns False, recording the failed
+    attempt, when the password was wrong (P11-100c)."""
+    user = session.get(User, user_id, populate_existing=True, with_for_update=True)
+    if user is None:
+        raise NotFound("No such user.")
+    if verified_hash is None or verified_hash != user.password_hash:
+        sessions.record_failure(session, config, user, at=at, request=request)
+        return False
+    if user.esig_accepted_at is not None:
+        raise Conflict("You accepted the statement already.")
+    user.esig_accepted_at = at
+    log.append(
+        session, Tag.USER_ESIG_ACCEPTED, actor=log.Actor(user.id, user.username, user.full_name),
+        subject=user_subject(user), at=at,
+        after={"statement_version": esig.STATEMENT_VERSION, "statement": esig.STATEMENT}, request=request,
     )
     return True
 

@@ -25,6 +25,7 @@ from docctl.web.assets import STATIC_DIR
 from docctl.web.deps import AppState, Caller, Public, RequireApi
 from docctl.web.routes import (
     access_review,
+    account,
     admin_users,
     api,
     audit,
@@ -85,7 +86,7 @@ def create_app(
     app.add_middleware(security.SecurityHeaders, https=settings.secure_cookies)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for pages in (auth.router, access_review.router, admin_users.router, audit.router, documents.router,
+    for pages in (auth.router, account.router, access_review.router, admin_users.router, audit.router, documents.router,
                   document_types.router):
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)

@@ -262,7 +262,25 @@ def test_every_mutating_route_is_audited(env):
                     "training_required": "true", "active": "true", "reason": "r", "csrf_token": csrf})
         return None
 
+    def verify_identity():
+        target = fresh_user("u-ident", "staff")
+        client, csrf = page_admin()
+        mark()
+        client.post(f"/admin/users/{target.id}/verify-identity", data={"evidence": "passport", "csrf_token": csrf})
+        return str(target.id)
+
+    def accept_statement():
+        target = fresh_user("u-esig", "staff")
+        client = login(env.client(), "u-esig")
+        csrf = page_csrf(client, "/account/signature")
+        mark()
+        client.post("/account/signature", data={"agree": "true", "username": "u-esig", "password": STRONG,
+                                                "csrf_token": csrf})
+        return str(target.id)
+
     table.update({
+        ("POST", "/admin/users/{user_id}/verify-identity"): verify_identity,
+        ("POST", "/account/signature"): accept_statement,
         ("POST", "/api/v1/documents"): api_doc_create,
         ("PATCH", "/api/v1/documents/{number}"): api_doc_edit,
         ("POST", "/api/v1/documents/{number}/revisions"): api_upload,

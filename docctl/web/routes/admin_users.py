@@ -132,3 +132,11 @@ def unlock(request: Request, user_id: uuid.UUID, state: State, info: Info, calle
         s, principal=caller.principal, user_id=user_id, reason=reason, at=state.clock.now(), request=info),
         "Account unlocked.")
 
+
+
+@router.post("/{user_id}/verify-identity")
+def verify_identity(request: Request, user_id: uuid.UUID, state: State, info: Info, caller: Manager,
+                    evidence: Reason) -> Response:
+    return _act(request, state, caller, user_id, lambda s: accounts.verify_identity(
+        s, principal=caller.principal, user_id=user_id, evidence=evidence, at=state.clock.now(), request=info),
+        "Identity verification recorded.")

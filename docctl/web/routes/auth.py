@@ -73,7 +73,7 @@ def dashboard(request: Request, state: State, caller: Annotated[Caller, Depends(
         unread = notifications.unread_for(s, caller.user.id)
         previous = sessions.previous_login(s, caller.user.id, caller.session_id)
     return render(request, "pages/dashboard.html", caller=caller, notifications=unread, tasks=[],
-                  previous_login=previous)
+                  previous_login=previous, esig_ready=accounts.signing_readiness(caller.user).ready)
 
 
 @router.post("/notifications/{notification_id}/read")
