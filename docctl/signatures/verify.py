@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -57,12 +57,13 @@ def _issuance_problem(cert_pem: bytes, ca_certificate_pem: bytes) -> str | None:
     ca_ski = _key_identifier(ca, x509.SubjectKeyIdentifier)
     if ca_ski is None or _key_identifier(certificate, x509.AuthorityKeyIdentifier) != ca_ski:
         return "certificate was not issued by this CA (authority key identifier differs)"
-    ca_key = ca.public_key()
-    if not isinstance(ca_key, ec.EllipticCurvePublicKey) or certificate.signature_hash_algorithm is None:
-        return "certificate signature algorithm is not supported"
     try:
-        ca_key.verify(certificate.signature, certificate.tbs_certificate_bytes,
-                      ec.ECDSA(certificate.signature_hash_algorithm))
+        ca_key, algorithm = ca.public_key(), certificate.signature_hash_algorithm
+        if not isinstance(ca_key, ec.EllipticCurvePublicKey) or algorithm is None:
+            return "certificate signature algorithm is not supported"
+        ca_key.verify(certificate.signature, certificate.tbs_certificate_bytes, ec.ECDSA(algorithm))
+    except UnsupportedAlgorithm:
+        return "certificate signature algorithm is not supported"
     except InvalidSignature:
         return "certificate was not issued by this CA (its signature does not verify)"
     try:
