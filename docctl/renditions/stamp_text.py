@@ -10,7 +10,7 @@ NO_SIGNATURES = "No signatures recorded for this revision."
 
 def heading(info: StampInfo, title: str | None = None) -> str:
     """'<number> <title> v<version> — <STATE> — Effective <date or not effective>'; `title` may be shortened."""
-    effective = f"Effective {clean(info.effective_date)}" if info.effective_date else "Effective: not effective"
+    effective = f"Effective {clean(info.effective_date)}" if info.effective_date else "Not yet effective"
     shown_title = clean(info.title) if title is None else title
     return f"{clean(info.number)} {shown_title} v{clean(info.version)} — {clean(info.state).upper()} — {effective}"
 
