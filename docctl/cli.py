@@ -66,7 +66,7 @@ def _require_migrated(database: Database) -> None:
 
 def _record_configuration(database: Database, settings: Settings) -> None:
     with database.unit_of_work() as s:
-        system.record_configuration(s, settings, at=SystemClock().now())
+        system.initialise(s, settings, at=SystemClock().now())
 
 
 @app.command()

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(3, ge=1)
     argon2_memory_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
+    signing_kdf_n: int = Field(2**15, ge=2**8, le=2**20)  # scrypt cost wrapping each signing key
     max_request_bytes: int = Field(1024 * 1024, ge=1024)  # forms and JSON; uploads have their own limit
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1024)
     scheduler_interval_seconds: int = Field(30, ge=0)  # 0 = no in-process scheduler (use `docctl tick`)
@@ -59,6 +60,8 @@ class Settings(BaseSettings):
             problems.append("DOCCTL_BLOBSTORE_URL must point at S3 (MinIO) with object lock")
         if not self.base_url.startswith("https://"):
             problems.append("DOCCTL_BASE_URL must be https")
+        if self.signing_kdf_n < 2**14:
+            problems.append("DOCCTL_SIGNING_KDF_N must be at least 16384")
         if self.argon2_memory_kib < 19456:
             problems.append("DOCCTL_ARGON2_MEMORY_KIB must be at least 19456 (OWASP minimum)")
         if problems:

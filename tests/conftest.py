@@ -49,6 +49,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "argon2_time_cost": 1,
         "argon2_memory_kib": 256,
         "argon2_parallelism": 1,
+        "signing_kdf_n": 2**10,
         "scheduler_interval_seconds": 0,
     }
     values.update(overrides)

@@ -18,7 +18,7 @@ from docctl.domain import esig
 from docctl.domain.policy import Permission, Role
 from docctl.domain.usernames import check_username, username_key
 from docctl.errors import Conflict, InvalidInput, NotFound, PasswordPolicyViolation, UsernameTaken
-from docctl.services import sessions
+from docctl.services import sessions, signing_keys
 from docctl.services.credentials import AccountConfig, temporary_password
 from docctl.services.principal import Principal
 
@@ -272,6 +272,10 @@ def reset_password(
                               "sessions_ended": ended["sessions"], "tokens_revoked": ended["tokens"]},
         request=request,
     )
+    # the key stays wrapped under the old password, which the person may no longer know or may be compromised:
+    # retire it (kept for verification); a new pair is made when they set their own password
+    signing_keys.retire(session, user_id=user.id, reason="password reset by an administrator", at=at,
+                        request=request, actor=principal.actor)
     return temp
 
 
@@ -300,10 +304,12 @@ class PasswordChange:
     user_id: uuid.UUID
     verified_hash: str | None  # the current hash the current password matched; None if it did not
     new_hash: str
+    key: signing_keys.PreparedKey | None = None  # the signing key, re-wrapped or new
 
 
 def prepare_password_change(
-    session: Session, config: AccountConfig, *, user_id: uuid.UUID, current_password: str, new_password: str
+    session: Session, config: AccountConfig, *, user_id: uuid.UUID, current_password: str, new_password: str,
+    at: datetime,
 ) -> PasswordChange:
     """Read-only and slow (argon2): check the current password, the policy and the history, hash the new one.
     Raises PasswordPolicyViolation when the new password breaks the policy (nothing to record then)."""
@@ -323,7 +329,11 @@ def prepare_password_change(
         raise PasswordPolicyViolation(
             f"The new password must differ from your current one and your last {config.policy.history} passwords."
         )
-    return PasswordChange(user.id, user.password_hash, config.hasher.hash(new_password))
+    key = signing_keys.prepare_for_password(
+        session, user=user, old_password=current_password, new_password=new_password, secret=config.secret,
+        kdf_n=config.kdf_n, at=at,
+    )
+    return PasswordChange(user.id, user.password_hash, config.hasher.hash(new_password), key)
 
 
 def change_password(
@@ -348,6 +358,8 @@ def change_password(
         before={"password_set_by_admin": was_admin_set}, after={"password_set_by_admin": False},
         request=request,
     )
+    if change.key is not None:
+        signing_keys.record(session, user=user, prepared=change.key, at=at, request=request)
     return True
 
 

@@ -49,6 +49,7 @@ class AccountConfig:
     session_absolute: timedelta
     api_token_lifetime: timedelta
     secret: bytes
+    kdf_n: int = 2**15  # scrypt cost for signing-key wrapping
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccountConfig:
@@ -64,6 +65,7 @@ class AccountConfig:
             session_absolute=timedelta(hours=settings.session_absolute_hours),
             api_token_lifetime=timedelta(days=settings.api_token_days),
             secret=settings.secret_key.get_secret_value().encode(),
+            kdf_n=settings.signing_kdf_n,
         )
 
 

@@ -68,7 +68,7 @@ def seed(database: Database, config: AccountConfig, data_dir: Path, *, at: datet
         with database.read() as s:
             change = accounts.prepare_password_change(
                 s, config, user_id=created.user.id, current_password=created.temporary_password,
-                new_password=password,
+                new_password=password, at=at,
             )
         with database.unit_of_work() as s:
             accounts.change_password(s, config, change=change, at=at)

@@ -16,7 +16,7 @@ from docctl.audit.log import Subject
 from docctl.audit.tags import Tag
 from docctl.config import Settings
 from docctl.db.models import AuditEvent
-from docctl.services import notifications, sessions
+from docctl.services import notifications, sessions, signing_keys
 from docctl.services.credentials import AccountConfig
 
 # The settings that govern controls an inspector cares about. Secrets are never recorded.
@@ -104,6 +104,15 @@ def record_configuration(session: Session, settings: Settings, *, at: datetime) 
 
 # pg_try_advisory_xact_lock key: "docc" — with several servers on PostgreSQL only one runs a tick at a time
 SCHEDULER_LOCK = 0x646F6363
+
+
+def initialise(session: Session, settings: Settings, *, at: datetime) -> None:
+    """What every start does on a migrated database: record the configuration if it changed, and create the
+    instance CA the first time (`docctl init`)."""
+    record_configuration(session, settings, at=at)
+    signing_keys.ensure_instance_ca(
+        session, secret=settings.secret_key.get_secret_value().encode(), base_url=settings.base_url, at=at
+    )
 
 
 @dataclass(frozen=True)

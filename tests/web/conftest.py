@@ -16,7 +16,7 @@ from docctl.clock import FixedClock
 from docctl.config import Settings
 from docctl.db.models import User
 from docctl.db.session import Database
-from docctl.services import accounts
+from docctl.services import accounts, system
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal
 from docctl.web.app import create_app
@@ -52,7 +52,8 @@ class Env:
             assert temp is not None
             with self.db.read() as s:
                 change = accounts.prepare_password_change(s, self.config, user_id=created.user.id,
-                                                          current_password=temp, new_password=password)
+                                                          current_password=temp, new_password=password,
+                                                          at=at)
             with self.db.unit_of_work() as s:
                 assert accounts.change_password(s, self.config, change=change, at=at)
         with self.db.read() as s:
@@ -91,6 +92,8 @@ def _env(db_url: str, tmp_path: Path, clock: FixedClock, **overrides: object) ->
     settings = make_settings(tmp_path, database_url=db_url, **overrides)
     database = Database.from_url(db_url)
     config = AccountConfig.from_settings(settings)
+    with database.unit_of_work() as s:
+        system.initialise(s, settings, at=clock.now())
     app = create_app(settings, database=database, clock=clock, accounts=config,
                      blobs=blobstore_from_url(settings.resolved_blobstore_url), run_scheduler=False)
     yield Env(settings, database, clock, config, app)

@@ -109,7 +109,7 @@ def test_reset_password_issues_a_temporary_password_and_ends_sessions(env, admin
     response = admin.post(f"/admin/users/{bob.id}/reset-password", data={"reason": "forgotten", "csrf_token": csrf})
     assert response.status_code == 200 and "Temporary password for" in response.text
     assert bob_browser.get("/", follow_redirects=False).status_code == 303
-    assert actions_since(env.db, start) == ["user:password_reset"]
+    assert actions_since(env.db, start) == ["user:password_reset", "signing_key:retire"]
     temp = response.text.split('<code class="secret">')[1].split("</code>")[0]
     fresh = login(env.client(), "bob", temp)
     assert fresh.get("/", follow_redirects=False).headers["location"] == "/account/password"

@@ -122,7 +122,7 @@ def change_password(
         with state.db.read() as s:
             change = accounts.prepare_password_change(
                 s, state.accounts, user_id=caller.user.id, current_password=current_password,
-                new_password=new_password,
+                new_password=new_password, at=state.clock.now(),
             )
     except PasswordPolicyViolation as exc:
         return page(exc.message, 422)
