@@ -31,6 +31,9 @@ HISTORY_COLUMN = {
     "password_history": "password_hash",
     "document_history": "reason",
     "instance_ca": "fingerprint",
+    "approval_routes": "reason",
+    "route_stages": "name",
+    "signatures": "meaning",
 }
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -102,6 +105,32 @@ def seeded(pg_url: str, app: Engine) -> None:
             ),
             {"t": T0},
         )
+        revision_id, key_id = uuid.uuid4(), uuid.uuid4()
+        conn.execute(
+            text(
+                "INSERT INTO revisions (id, document_id, major, minor, state, change_kind, change_summary, reason,"
+                " source_sha256, source_filename, source_media_type, source_size, rendition_kind, rendition_note,"
+                " text, training_required, created_at, created_by_id, round)"
+                " VALUES (:r, :d, 1, 0, 'draft', 'major', 's', '', :s, 'f.pdf', 'application/pdf', 1, 'pdf', '',"
+                " '', true, :t, :u, 0)"
+            ),
+            {"r": revision_id, "d": document_id, "s": "a" * 64, "t": T0, "u": USER_ID},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO signing_keys (id, user_id, public_key_pem, fingerprint, wrapped, certificate_pem,"
+                " certificate_serial, created_at) VALUES (:k, :u, 'pub', 'fp', 'w', 'cert', '01', :t)"
+            ),
+            {"k": key_id, "u": USER_ID, "t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO signatures (id, revision_id, signer_id, signing_key_id, printed_name, title, meaning,"
+                " signed_at, statement_version, manifest, manifest_sha256, signature)"
+                " VALUES (:i, :r, :u, :k, 'Jane Smith', '', 'Approved', :t, 'v1', 'm', 'h', 's')"
+            ),
+            {"i": uuid.uuid4(), "r": revision_id, "u": USER_ID, "k": key_id, "t": T0},
+        )
 
 
 def insert_user(conn: Connection, user_id: uuid.UUID = USER_ID) -> None:
@@ -127,7 +156,7 @@ def refused(engine: Engine, statement: str) -> str:
 def test_the_app_role_reads_and_appends_to_history_tables(app: Engine) -> None:
     with app.begin() as conn:
         for table in HISTORY_TABLES:
-            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1, table  # noqa: S608
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() >= 1, table  # noqa: S608
 
 
 @pytest.mark.req("P11-10e.3")
@@ -143,7 +172,7 @@ def test_the_app_role_may_not_change_history(app: Engine, table: str, verb: str)
     }[verb]
     assert f"permission denied for table {table}" in refused(app, statement)
     with app.begin() as conn:
-        assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1  # noqa: S608
+        assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() >= 1  # noqa: S608
 
 
 @pytest.mark.parametrize("table", HISTORY_TABLES)
@@ -247,4 +276,4 @@ def test_even_the_owner_is_refused_by_the_triggers(owner: Engine, table: str, ve
     message = refused(owner, statement)
     assert f"docctl: {verb} on {table} refused: the table is append-only" in message
     with owner.begin() as conn:
-        assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1  # noqa: S608
+        assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() >= 1  # noqa: S608

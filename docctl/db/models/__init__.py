@@ -1,6 +1,7 @@
 """All tables. Importing this package registers every model on `Base.metadata`."""
 
 from docctl.db.models.accounts import ApiToken, PasswordHistory, User, UserRole, WebSession
+from docctl.db.models.approvals import ApprovalRoute, ApprovalTask, RouteStage, Signature
 from docctl.db.models.audit import AuditEvent, AuditHead
 from docctl.db.models.blobs import Blob
 from docctl.db.models.documents import Document, DocumentHistory, DocumentType, NumberCounter, Revision
@@ -15,11 +16,16 @@ HISTORY_TABLES: tuple[str, ...] = (
     "password_history",
     "document_history",
     "instance_ca",
+    "approval_routes",
+    "route_stages",
+    "signatures",
 )
 
 __all__ = [
     "HISTORY_TABLES",
     "ApiToken",
+    "ApprovalRoute",
+    "ApprovalTask",
     "AuditEvent",
     "AuditHead",
     "Blob",
@@ -29,6 +35,8 @@ __all__ = [
     "InstanceAuthority",
     "NumberCounter",
     "Revision",
+    "RouteStage",
+    "Signature",
     "SigningKey",
     "Notification",
     "PasswordHistory",

@@ -134,6 +134,10 @@ class Revision(Base):
     training_required: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[utc_timestamp]
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    # the approval route version this revision is (or was last) submitted under, and when it should take effect
+    route_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("approval_routes.id"))
+    round: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    planned_effective_at: Mapped[utc_timestamp_null]
     submitted_at: Mapped[utc_timestamp_null]
     approved_at: Mapped[utc_timestamp_null]
     effective_at: Mapped[utc_timestamp_null]
