@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from docctl import renditions
@@ -25,7 +25,7 @@ from docctl.audit import log
 from docctl.audit.log import Actor, RequestInfo, Subject
 from docctl.audit.tags import Tag
 from docctl.blobstore.base import BlobRef, BlobStore
-from docctl.db.models import Document, Revision
+from docctl.db.models import ApprovalTask, Document, Revision, RouteStage, Signature
 from docctl.domain import versions
 from docctl.domain.lifecycle import CURRENT, State, Step, next_state
 from docctl.domain.policy import Permission
@@ -194,6 +194,9 @@ def apply_step(
     Callers authorize: the approvals workflow (issue 4) submits, approves and makes effective through here."""
     before = State(revision.state)
     target = next_state(before, step, reason=reason)
+    if step is Step.APPROVE and not every_stage_signed(session, revision):
+        # nothing is approved, and so nothing becomes effective, without every required signature (ISO-4.2.4a)
+        raise Conflict(f"{document.number} v{revision.version} lacks signatures its approval route requires.")
     previous = None
     if step is Step.MAKE_EFFECTIVE:
         previous = session.scalars(
@@ -215,6 +218,20 @@ def apply_step(
     session.flush()
 
 
+def every_stage_signed(session: Session, revision: Revision) -> bool:
+    """Whether each stage of the revision's route has its required signatures in the current submission round."""
+    if revision.route_id is None:
+        return False
+    stages = session.scalars(select(RouteStage).where(RouteStage.route_id == revision.route_id)).all()
+    signed = dict(session.execute(
+        select(ApprovalTask.position, func.count()).join(Signature, Signature.task_id == ApprovalTask.id)
+        .where(ApprovalTask.revision_id == revision.id, ApprovalTask.round == revision.round,
+               ApprovalTask.state == "signed")
+        .group_by(ApprovalTask.position)
+    ).all())
+    return bool(stages) and all(signed.get(s.position, 0) >= s.required for s in stages)
+
+
 def withdraw(
     session: Session, *, principal: Principal, number: str, version: str, reason: str, at: datetime,
     request: RequestInfo | None = None,
@@ -222,13 +239,13 @@ def withdraw(
     d = documents.get_document(session, number, for_update=True)
     if not documents.can_edit(principal, d):
         raise PermissionDenied("Only document control or the document's owner may withdraw a draft.")
-    r = _find(d, version)
+    r = find(d, version)
     apply_step(session, actor=principal.actor, document=d, revision=r, step=Step.WITHDRAW, reason=reason, at=at,
                request=request)
     return r
 
 
-def _find(d: Document, version: str) -> Revision:
+def find(d: Document, version: str) -> Revision:
     major, minor = versions.parse(version)
     for r in d.revisions:
         if (r.major, r.minor) == (major, minor):
@@ -251,7 +268,7 @@ def visible_revisions(principal: Principal, d: Document) -> list[Revision]:
 def get_revision(session: Session, *, principal: Principal, number: str, version: str) -> tuple[Document, Revision]:
     principal.require(Permission.DOCUMENTS_READ)
     d = documents.get_document(session, number)
-    r = _find(d, version)
+    r = find(d, version)
     if not can_see(principal, r):
         raise PermissionDenied(f"{d.number} v{r.version} is {r.state.replace('_', ' ')}; only the current "
                                "effective version is available to you.")

@@ -16,7 +16,7 @@ from docctl.audit.log import Subject
 from docctl.audit.tags import Tag
 from docctl.config import Settings
 from docctl.db.models import AuditEvent
-from docctl.services import notifications, sessions, signing_keys
+from docctl.services import approvals, notifications, sessions, signing_keys
 from docctl.services.credentials import AccountConfig
 
 # The settings that govern controls an inspector cares about. Secrets are never recorded.
@@ -120,11 +120,13 @@ class TickReport:
     sessions_ended: int = 0
     emails_sent: int = 0
     skipped: bool = False
+    made_effective: int = 0
 
     def lines(self) -> list[str]:
         if self.skipped:
             return ["another process holds the scheduler lock; nothing done"]
-        return [f"sessions ended (idle or expired): {self.sessions_ended}", f"e-mails sent: {self.emails_sent}"]
+        return [f"revisions made effective: {self.made_effective}",
+                f"sessions ended (idle or expired): {self.sessions_ended}", f"e-mails sent: {self.emails_sent}"]
 
 
 def tick(session: Session, settings: Settings, config: AccountConfig, *, at: datetime) -> TickReport:
@@ -133,6 +135,7 @@ def tick(session: Session, settings: Settings, config: AccountConfig, *, at: dat
         locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK}).scalar()
         if not locked:
             return TickReport(skipped=True)
+    effective = approvals.make_due_effective(session, at=at)
     ended = sessions.sweep_idle(session, config, at=at)
     sent = notifications.send_pending_email(session, smtp_url=settings.smtp_url, mail_from=settings.mail_from, at=at)
-    return TickReport(ended, sent)
+    return TickReport(ended, sent, made_effective=effective)

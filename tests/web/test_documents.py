@@ -13,10 +13,10 @@ from pypdf import PdfReader, PdfWriter
 from sqlalchemy import func, select, text
 
 from docctl.db.models import Blob, Document, DocumentHistory, Revision
-from docctl.domain.lifecycle import Step
-from docctl.services import documents, revisions
+from docctl.services import accounts, approvals, documents
 from docctl.services.principal import Principal
 from tests.fixtures.files import make_docx, make_pdf
+from tests.fixtures.workflow import make_ready, sign_all
 from tests.web.audit_helpers import actions_since, events_since, last_seq
 from tests.web.conftest import api_token, login, page_csrf
 
@@ -30,6 +30,9 @@ def people(any_env):
     any_env.user("other", "author")
     any_env.user("worker", "staff")
     any_env.user("insp", "inspector")
+    for name, role in (("rev", "reviewer"), ("appr", "approver"), ("qa1", "qa")):
+        user = any_env.user(name, role)
+        make_ready(any_env.db, any_env.config, user.id, at=any_env.clock.now())
     return any_env
 
 
@@ -54,13 +57,12 @@ def upload(env, number, content, filename, who="writer", change="major", summary
 
 
 def make_effective(env, number, version):
-    """Until approvals exist (issue 4), tests drive the lifecycle hook the approvals workflow will use."""
+    """Submit as the owner and sign every stage of the default route (review, approval, QA approval)."""
+    with env.db.read() as s:
+        owner = Principal.of(accounts.get_user(s, documents.get_document(s, number).owner_id))
     with env.db.unit_of_work() as s:
-        d = documents.get_document(s, number, for_update=True)
-        r = next(r for r in d.revisions if r.version == version)
-        for step in (Step.SUBMIT, Step.APPROVE, Step.MAKE_EFFECTIVE):
-            revisions.apply_step(s, actor=Principal.operator().actor, document=d, revision=r, step=step,
-                                 at=env.clock.now())
+        approvals.submit(s, principal=owner, number=number, version=version, at=env.clock.now())
+    assert len(sign_all(env.db, env.config, number, version, at=env.clock.now())) == 3
 
 
 @pytest.mark.req("ISO-4.2.4c", "P11-10e.1", "P11-10b")
