@@ -137,10 +137,12 @@ def demo_command(
     settings = _settings(mode="demo")
     database = _database(settings)
     _record_configuration(database, settings)
-    creds = demo.seed(database, AccountConfig.from_settings(settings), settings.data_dir, at=SystemClock().now())
+    config = AccountConfig.from_settings(settings)
+    creds = demo.seed(database, config, settings.data_dir, at=SystemClock().now())
     store = blobstore_from_url(settings.resolved_blobstore_url)
-    added = demo_documents.seed_documents(database, store, author="author", at=SystemClock().now(),
-                                          progress=typer.echo)
+    added = demo_documents.seed_documents(database, store, config, author="author",
+                                          passwords={c.username: c.password for c in creds},
+                                          at=SystemClock().now(), progress=typer.echo)
     if added:
         typer.echo(f"Added {added} demo documents (Word files written by docctl, converted to PDF by LibreOffice).")
     typer.echo("")

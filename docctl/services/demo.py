@@ -11,7 +11,7 @@ from pathlib import Path
 
 from docctl.db.session import Database
 from docctl.domain.policy import Role
-from docctl.services import accounts
+from docctl.services import accounts, sessions
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal
 
@@ -38,6 +38,24 @@ def _demo_password() -> str:
     alphabet = string.ascii_letters + string.digits
     body = "".join(secrets.choice(alphabet) for _ in range(10))
     return f"Demo-{body}-{secrets.randbelow(90) + 10}"
+
+
+def _ready_to_sign(database: Database, config: AccountConfig, known: dict[str, DemoCredential], at: datetime) -> None:
+    """Demo signers get what a real signer needs: identity verified (by the operator) and the accountability
+    statement accepted with their own password."""
+    for cred in known.values():
+        with database.read() as s:
+            user = accounts.find_user(s, cred.username)
+            if user is None or (user.identity_verified_at and user.esig_accepted_at):
+                continue
+            verdict = sessions.verify_credentials(s, config, username=cred.username, password=cred.password)
+        with database.unit_of_work() as s:
+            if user.identity_verified_at is None:
+                accounts.verify_identity(s, principal=Principal.operator(), user_id=user.id,
+                                         evidence="demo user: identity taken as verified for the demonstration", at=at)
+        with database.unit_of_work() as s:
+            if user.esig_accepted_at is None:
+                accounts.accept_statement(s, config, user_id=user.id, verified_hash=verdict.verified_hash, at=at)
 
 
 def credentials_file(data_dir: Path) -> Path:
@@ -73,6 +91,7 @@ def seed(database: Database, config: AccountConfig, data_dir: Path, *, at: datet
         with database.unit_of_work() as s:
             accounts.change_password(s, config, change=change, at=at)
         known[username] = DemoCredential(username, role.value, password)
+    _ready_to_sign(database, config, known, at)
     data_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

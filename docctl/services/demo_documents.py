@@ -16,7 +16,8 @@ from docctl.blobstore.base import BlobStore
 from docctl.db.models import Document
 from docctl.db.session import Database
 from docctl.domain.lifecycle import Step
-from docctl.services import accounts, documents, revisions
+from docctl.services import accounts, approvals, documents, revisions, sessions
+from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal
 
 
@@ -109,7 +110,7 @@ class Plan:
     title: str
     sections: tuple[Section, ...]
     steps: tuple[tuple[str, str, tuple[Step, ...]], ...]  # (change, summary, lifecycle steps) per revision
-    external: dict[str, str] | None = None
+    reject_once: bool = False  # the first reviewer rejects the first submission once
 
 
 PLANS = (
@@ -117,7 +118,7 @@ PLANS = (
         ("major", "First issue", (Step.SUBMIT, Step.APPROVE, Step.MAKE_EFFECTIVE)),
         ("major", "Remote monitoring added; source data verification by risk", (Step.SUBMIT, Step.APPROVE,
                                                                                 Step.MAKE_EFFECTIVE)),
-    )),
+    ), reject_once=True),
     Plan("SOP", "QA", "Control of documents", DOC_CONTROL, (
         ("major", "First issue", (Step.SUBMIT, Step.APPROVE, Step.MAKE_EFFECTIVE)),
     )),
@@ -131,10 +132,43 @@ PLANS = (
 )
 
 
+def _sign_route(database: Database, config: AccountConfig, number: str, version: str,
+                passwords: dict[str, str], at: datetime, *, reject_first: bool = False) -> datetime:
+    """Every stage signed by its first assignee, with their own password, through the real ceremony services."""
+    for _ in range(20):
+        with database.read() as s:
+            r = revisions.find(documents.get_document(s, number), version)
+            pending = [t for t in approvals.tasks_of(s, r.id) if t.state == "pending" and t.round == r.round]
+            if not pending:
+                return at
+            task = pending[0]
+            signer = accounts.get_user(s, task.assignee_id)
+        at += timedelta(minutes=7)
+        password = passwords[signer.username]
+        if reject_first:
+            reject_first = False
+            with database.read() as s:
+                verdict = sessions.verify_credentials(s, config, username=signer.username, password=password)
+            with database.unit_of_work() as s:
+                approvals.reject(s, config, user_id=signer.id, task_id=task.id, verified_hash=verdict.verified_hash,
+                                 username=signer.username, at=at,
+                                 reason="Section 4 must say who files the visit report; please add it.")
+            return at
+        with database.read() as s:
+            prepared = approvals.prepare_signature(s, config, user_id=signer.id, task_id=task.id,
+                                                   username=signer.username, password=password,
+                                                   meaning=task.meaning, at=at)
+        with database.unit_of_work() as s:
+            approvals.record_signature(s, config, prepared=prepared, at=at)
+    return at
+
+
 def seed_documents(
-    database: Database, store: BlobStore, *, author: str, at: datetime, progress: Callable[[str], None] = print,
+    database: Database, store: BlobStore, config: AccountConfig, *, author: str, passwords: dict[str, str],
+    at: datetime, progress: Callable[[str], None] = print,
 ) -> int:
-    """Add the demo documents when there are none yet; returns how many were added."""
+    """Add the demo documents when there are none yet, approved through the real workflow with genuine
+    signatures by the demo users; returns how many documents were added."""
     with database.read() as s:
         if s.scalars(select(func.count()).select_from(Document)).one():
             return 0
@@ -142,7 +176,6 @@ def seed_documents(
         if user is None:
             return 0
         principal = Principal.of(user)
-    operator = Principal.operator()
     added = 0
     for plan in PLANS:
         with database.unit_of_work() as s:
@@ -150,19 +183,26 @@ def seed_documents(
                                           department=plan.department, at=at)
             number = d.number
         for n, (change, summary, steps) in enumerate(plan.steps):
-            version = f"{n + 1}.0" if change == "major" else f"{n}.1"
-            content = sop_docx(number, plan.title, version, plan.sections)
-            progress(f"  {number} v{version}: {summary}")
+            label = f"{n + 1}.0" if change == "major" else f"{n}.1"
+            content = sop_docx(number, plan.title, label, plan.sections)
+            progress(f"  {number} v{label}: {summary}")
             prepared = revisions.prepare_upload(store, stream=io.BytesIO(content), filename=f"{number}.docx",
                                                 max_bytes=10 * 1024 * 1024)
             at += timedelta(minutes=5)
             with database.unit_of_work() as s:
                 r = revisions.create_revision(s, principal=principal, number=number, upload=prepared, change=change,
                                               change_summary=summary, reason="demo data", at=at)
-                d = documents.get_document(s, number, for_update=True)
-                for step in steps:
-                    at += timedelta(minutes=1)
-                    revisions.apply_step(s, actor=operator.actor, document=d, revision=r, step=step, at=at,
-                                         reason="demo data: set by the demo seeding, not by signatures")
+                version = r.version
+            if Step.SUBMIT in steps:
+                at += timedelta(minutes=3)
+                with database.unit_of_work() as s:
+                    approvals.submit(s, principal=principal, number=number, version=version, at=at)
+                if Step.MAKE_EFFECTIVE in steps:
+                    if plan.reject_once and n == 0:
+                        at = _sign_route(database, config, number, version, passwords, at, reject_first=True)
+                        at += timedelta(minutes=30)
+                        with database.unit_of_work() as s:
+                            approvals.submit(s, principal=principal, number=number, version=version, at=at)
+                    at = _sign_route(database, config, number, version, passwords, at)
         added += 1
     return added
