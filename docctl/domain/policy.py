@@ -38,6 +38,7 @@ class Permission(StrEnum):
     DOCUMENTS_CREATE = "documents.create"  # create documents and upload revisions
     DOCUMENTS_EDIT = "documents.edit"  # metadata (authors only for documents they own)
     DOCUMENT_TYPES_MANAGE = "document_types.manage"
+    SIGN = "sign"  # take part in approvals; each task also names its signer, and readiness is checked
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -52,6 +53,10 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.DOCUMENTS_CREATE: frozenset({Role.AUTHOR, Role.DOCUMENT_CONTROL}),
     Permission.DOCUMENTS_EDIT: frozenset({Role.AUTHOR, Role.DOCUMENT_CONTROL}),
     Permission.DOCUMENT_TYPES_MANAGE: frozenset({Role.ADMIN, Role.DOCUMENT_CONTROL}),
+    # inspectors are read-only and administrators never sign (MHRA-6.16); a task also names its one signer
+    Permission.SIGN: frozenset(
+        {Role.REVIEWER, Role.APPROVER, Role.QA, Role.DOCUMENT_CONTROL, Role.AUTHOR, Role.STAFF}
+    ),
 }
 
 

@@ -28,6 +28,7 @@ from docctl.web.routes import (
     account,
     admin_users,
     api,
+    approvals_api,
     audit,
     auth,
     document_types,
@@ -91,6 +92,7 @@ def create_app(
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)
     app.include_router(documents_api.router)
+    app.include_router(approvals_api.router)
 
     @app.get("/healthz", dependencies=[Depends(Public())], include_in_schema=False)
     def healthz() -> dict[str, str]:

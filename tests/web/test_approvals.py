@@ -1,0 +1,237 @@
+"""The approval workflow through the API: submit, sign with user ID + password + meaning, reject, recall, approval
+when every stage is signed, effective at the effective date, verification, and the rules around signing."""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+import zipfile
+from datetime import timedelta
+
+import pytest
+
+from docctl.services import accounts, notifications, system
+from tests.fixtures.files import make_pdf
+from tests.fixtures.workflow import make_ready
+from tests.web.audit_helpers import actions_since, events_since, last_seq
+from tests.web.conftest import STRONG, api_token
+
+
+@pytest.fixture
+def team(any_env):
+    env = any_env
+    env.user("writer", "author")
+    env.user("dc", "document_control")
+    env.user("worker", "staff")
+    env.user("insp", "inspector")
+    env.user("root", "admin")
+    for name, role in (("rev", "reviewer"), ("appr", "approver"), ("qa1", "qa")):
+        make_ready(env.db, env.config, env.user(name, role, full_name=f"{name.title()} Signer").id,
+                   at=env.clock.now())
+    return env
+
+
+def client_for(env, who):
+    client = env.client()
+    return client, api_token(client, who)
+
+
+def draft(env, title="Monitoring visits"):
+    client, headers = client_for(env, "writer")
+    number = client.post("/api/v1/documents", headers=headers,
+                         json={"type": "SOP", "title": title, "department": "CLIN"}).json()["number"]
+    response = client.post(f"/api/v1/documents/{number}/revisions", headers=headers,
+                           files={"file": ("a.pdf", make_pdf(2), "application/pdf")},
+                           data={"change": "major", "change_summary": "first"})
+    assert response.status_code == 201, response.text
+    return number
+
+
+def submit(env, number, version="1.0", **body):
+    client, headers = client_for(env, "writer")
+    response = client.post(f"/api/v1/documents/{number}/revisions/{version}/submit", headers=headers, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def my_task(env, who):
+    client, headers = client_for(env, who)
+    tasks = client.get("/api/v1/tasks", headers=headers).json()
+    assert len(tasks) == 1, tasks
+    return client, headers, tasks[0]
+
+
+def sign(env, who, password=STRONG, meaning=None):
+    client, headers, task = my_task(env, who)
+    return client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers,
+                       json={"username": who, "password": password, "meaning": meaning or task["meaning"]})
+
+
+def state_of(env, number, version="1.0"):
+    client, headers = client_for(env, "insp")
+    return client.get(f"/api/v1/documents/{number}/revisions/{version}", headers=headers).json()["state"]
+
+
+@pytest.mark.req("E6-4.2.2a-iii", "ISO-4.2.4a", "P11-50a")
+def test_the_whole_chain_from_submission_to_effective(team):
+    env = team
+    number = draft(env)
+    start = last_seq(env.db)
+    submitted = submit(env, number)
+    assert submitted["state"] == "in_review" and [t["meaning"] for t in submitted["tasks"]] == ["Reviewed"]
+    for who, meaning in (("rev", "Reviewed"), ("appr", "Approved"), ("qa1", "QA Approved")):
+        signed = sign(env, who)
+        assert signed.status_code == 201, signed.text
+        body = signed.json()
+        assert body["meaning"] == meaning and body["printed_name"] == f"{who.title()} Signer"
+        assert body["signed_at"] == env.clock.now().isoformat()
+    assert state_of(env, number) == "effective"
+    actions = [a for a in actions_since(env.db, start) if a != "token:issue"]
+    assert actions == [
+        "revision:submit", "approval_task:create",
+        "signature:create", "approval_task:create",
+        "signature:create", "approval_task:create",
+        "signature:create", "revision:approve", "revision:make_effective",
+    ]
+
+
+@pytest.mark.req("P11-200a1", "P11-300d")
+def test_signing_needs_user_id_and_the_right_password_and_failures_count_towards_lockout(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    start = last_seq(env.db)
+    client, headers, task = my_task(env, "rev")
+    for body in ({"username": "rev", "password": "wrong", "meaning": "Reviewed"},
+                 {"username": "appr", "password": STRONG, "meaning": "Reviewed"}):
+        refused = client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers, json=body)
+        assert refused.status_code == 401
+    missing = client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers, json={"meaning": "Reviewed"})
+    assert missing.status_code == 422
+    failed = [e for e in events_since(env.db, start) if e["action"] == "signature:failed"]
+    assert len(failed) == 2 and failed[-1]["after"]["failed_attempts"] == 2
+    for _ in range(3):
+        client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers,
+                    json={"username": "rev", "password": "wrong", "meaning": "Reviewed"})
+    assert "user:locked" in actions_since(env.db, start)
+    assert state_of(env, number) == "in_review"
+
+
+def test_a_double_submit_gives_one_signature_and_a_clear_message(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    client, headers, task = my_task(env, "rev")
+    body = {"username": "rev", "password": STRONG, "meaning": "Reviewed"}
+    assert client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers, json=body).status_code == 201
+    again = client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers, json=body)
+    assert again.status_code == 409 and "already decided" in again.json()["error"]["message"]
+    sigs = client.get(f"/api/v1/documents/{number}/revisions/1.0/signatures", headers=headers).json()
+    assert len(sigs) == 1
+
+
+@pytest.mark.req("E6-4.2.2a-iii")
+def test_rejection_needs_a_reason_sends_the_revision_back_and_a_resubmission_starts_over(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    assert sign(env, "rev").status_code == 201
+    client, headers, task = my_task(env, "appr")
+    no_reason = client.post(f"/api/v1/tasks/{task['id']}/reject", headers=headers,
+                            json={"username": "appr", "password": STRONG, "reason": ""})
+    assert no_reason.status_code == 422
+    start = last_seq(env.db)
+    rejected = client.post(f"/api/v1/tasks/{task['id']}/reject", headers=headers,
+                           json={"username": "appr", "password": STRONG, "reason": "Section 4 is unclear"})
+    assert rejected.status_code == 200
+    assert state_of(env, number) == "draft"
+    event = next(e for e in events_since(env.db, start) if e["action"] == "revision:reject")
+    assert event["reason"] == "Section 4 is unclear" and event["actor"]["username"] == "appr"
+    with env.db.read() as s:
+        author = accounts.find_user(s, "writer")
+        notes = notifications.unread_for(s, author.id)
+    assert any("Rejected" in n.subject for n in notes)
+    submit(env, number)
+    for who in ("rev", "appr", "qa1"):
+        assert sign(env, who).status_code == 201
+    assert state_of(env, number) == "effective"
+
+
+def test_the_author_may_not_sign_and_nobody_signs_for_someone_else(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    _, _, task = my_task(env, "rev")
+    for who in ("appr", "writer", "root"):
+        client, headers = client_for(env, who)
+        response = client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers,
+                               json={"username": who, "password": STRONG, "meaning": "Reviewed"})
+        assert response.status_code == 403, who
+
+
+def test_a_signer_not_yet_verified_cannot_sign(team):
+    env = team
+    env.user("rev2", "reviewer")  # no identity verification, no statement
+    number = draft(env)
+    submit(env, number)
+    client, headers = client_for(env, "rev2")
+    [task] = client.get("/api/v1/tasks", headers=headers).json()
+    response = client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers,
+                           json={"username": "rev2", "password": STRONG, "meaning": "Reviewed"})
+    assert response.status_code == 403 and "identity" in response.json()["error"]["message"]
+
+
+@pytest.mark.req("ISO-4.2.4-eff")
+def test_a_future_effective_date_leaves_a_window_and_the_scheduler_makes_it_effective(team):
+    env = team
+    first = draft(env)
+    submit(env, first)
+    for who in ("rev", "appr", "qa1"):
+        sign(env, who)
+    client, headers = client_for(env, "writer")
+    client.post(f"/api/v1/documents/{first}/revisions", headers=headers,
+                files={"file": ("b.pdf", make_pdf(1), "application/pdf")}, data={"change": "major",
+                                                                                   "change_summary": "v2"})
+    effective = env.clock.now() + timedelta(days=14)
+    past = client.post(f"/api/v1/documents/{first}/revisions/2.0/submit", headers=headers,
+                       json={"effective_at": (env.clock.now() - timedelta(days=1)).isoformat()})
+    assert past.status_code == 422
+    submit(env, first, "2.0", effective_at=effective.isoformat())
+    for who in ("rev", "appr", "qa1"):
+        sign(env, who)
+    assert state_of(env, first, "2.0") == "approved" and state_of(env, first, "1.0") == "effective"
+    env.clock.set(effective - timedelta(seconds=1))
+    with env.db.unit_of_work() as s:
+        assert system.tick(s, env.settings, env.config, at=env.clock.now()).made_effective == 0
+    assert state_of(env, first, "1.0") == "effective"
+    env.clock.set(effective + timedelta(seconds=1))
+    with env.db.unit_of_work() as s:
+        assert system.tick(s, env.settings, env.config, at=env.clock.now()).made_effective == 1
+    assert state_of(env, first, "2.0") == "effective" and state_of(env, first, "1.0") == "superseded"
+
+
+@pytest.mark.req("P11-70", "P11-50a")
+def test_anyone_can_check_a_signature_and_an_inspector_can_with_openssl(team, tmp_path):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    sig = sign(env, "rev").json()
+    client, headers = client_for(env, "insp")
+    body = client.get(f"/api/v1/signatures/{sig['id']}", headers=headers).json()
+    assert body["verification"]["valid"] is True
+    assert body["manifest"]["signer"]["name"] == "Rev Signer" and body["manifest"]["meaning"] == "Reviewed"
+    manifest = base64.b64decode(body["manifest_base64"])
+    assert body["manifest"]["revision"]["content_sha256"] in manifest.decode()
+    bundle = client.get(f"/api/v1/signatures/{sig['id']}/bundle.zip", headers=headers)
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as z:
+        z.extractall(tmp_path / "bundle")
+    folder = next((tmp_path / "bundle").iterdir())
+    at = str(int(env.clock.now().timestamp()))
+    chain = subprocess.run(["openssl", "verify", "-attime", at, "-CAfile", "ca.pem", "signer.pem"], cwd=folder,
+                           capture_output=True, text=True, check=False)
+    assert chain.returncode == 0, chain.stderr
+    digest = subprocess.run(["openssl", "dgst", "-sha256", "-verify", "signer-pubkey.pem", "-signature",
+                             "signature.der", "manifest.json"], cwd=folder, capture_output=True, text=True,
+                            check=False)
+    assert digest.stdout.strip() == "Verified OK", digest.stdout + digest.stderr
