@@ -69,6 +69,12 @@ def find_user(session: Session, username: str) -> User | None:
     return session.scalars(select(User).where(User.username_key == username_key(username))).one_or_none()
 
 
+def users_by_id(session: Session, ids: set[uuid.UUID]) -> list[User]:
+    if not ids:
+        return []
+    return list(session.scalars(select(User).where(User.id.in_(ids))))
+
+
 def list_users(session: Session, *, principal: Principal, include_deactivated: bool = True) -> list[User]:
     principal.require(Permission.USERS_READ)
     stmt = select(User).order_by(User.username_key)

@@ -19,6 +19,7 @@ from docctl.audit.tags import Tag
 from docctl.blobstore.base import BlobStore
 from docctl.db.models import Document, Revision
 from docctl.domain.lifecycle import State
+from docctl.services import approvals
 from docctl.services.principal import Principal
 from docctl.services.revisions import revision_subject
 
@@ -41,21 +42,28 @@ class Copy:
     pages: int | None
 
 
-def approval_lines(revision: Revision, zone: str) -> tuple[str, ...]:
-    """What the signature page says until electronic signatures exist (issue 4 fills in the signatures)."""
+def approval_lines(session: Session, revision: Revision, zone: str) -> tuple[str, ...]:
+    """The signature page: every electronic signature of the revision with printed name, title, date and time
+    with zone, and meaning (P11-50a, P11-50b), then the approval state."""
     z = ZoneInfo(zone)
 
     def when(at: datetime | None) -> str:
         return at.astimezone(z).isoformat(sep=" ", timespec="seconds") + f" ({zone})" if at else "—"
 
-    return (
+    lines = []
+    for sig in approvals.signatures_of(session, revision.id):
+        title = f" ({sig.title})" if sig.title else ""
+        lines.append(f"{sig.meaning}: {sig.printed_name}{title}, {when(sig.signed_at)}, signature {str(sig.id)[:8]}, "
+                     f"manifest SHA-256 {sig.manifest_sha256[:16]}")
+    if not lines:
+        lines.append("No electronic signatures are recorded for this revision.")
+    lines += [
         f"Approval state of version {revision.version}: {STATE_NAMES[State(revision.state)]}",
-        f"Created: {when(revision.created_at)}",
-        f"Submitted for approval: {when(revision.submitted_at)}",
-        f"Approved: {when(revision.approved_at)}",
-        f"Effective: {when(revision.effective_at)}",
-        "No electronic signatures are recorded for this revision.",
-    )
+        f"Submitted for approval: {when(revision.submitted_at)}; approved: {when(revision.approved_at)}; "
+        f"effective: {when(revision.effective_at)}",
+        "Each signature can be verified at its URL in docctl or offline with openssl (signature bundle).",
+    ]
+    return tuple(lines)
 
 
 def make_copy(
@@ -79,7 +87,7 @@ def make_copy(
         printed_at=local.isoformat(sep=" ", timespec="seconds") + f" ({zone})",
         check_url=f"{base_url.rstrip('/')}/documents/{document.number}",
         watermark=WATERMARKS.get(state),
-        signature_lines=approval_lines(revision, zone),
+        signature_lines=approval_lines(session, revision, zone),
     )
     workdir = Path(tempfile.mkdtemp(prefix="docctl-copy-"))
     source = workdir / ("rendition.pdf" if revision.rendition_kind == "pdf" else "rendition.docx")

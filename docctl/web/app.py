@@ -28,6 +28,7 @@ from docctl.web.routes import (
     account,
     admin_users,
     api,
+    approvals,
     approvals_api,
     audit,
     auth,
@@ -87,8 +88,8 @@ def create_app(
     app.add_middleware(security.SecurityHeaders, https=settings.secure_cookies)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for pages in (auth.router, account.router, access_review.router, admin_users.router, audit.router, documents.router,
-                  document_types.router):
+    pages_routers = (auth, account, approvals, access_review, admin_users, audit, documents, document_types)
+    for pages in (module.router for module in pages_routers):
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)
     app.include_router(documents_api.router)

@@ -10,12 +10,13 @@ import zipfile
 from datetime import timedelta
 
 import pytest
+from pypdf import PdfReader
 
 from docctl.services import accounts, notifications, system
 from tests.fixtures.files import make_pdf
 from tests.fixtures.workflow import make_ready
 from tests.web.audit_helpers import actions_since, events_since, last_seq
-from tests.web.conftest import STRONG, api_token
+from tests.web.conftest import STRONG, api_token, login, page_csrf
 
 
 @pytest.fixture
@@ -235,3 +236,49 @@ def test_anyone_can_check_a_signature_and_an_inspector_can_with_openssl(team, tm
                              "signature.der", "manifest.json"], cwd=folder, capture_output=True, text=True,
                             check=False)
     assert digest.stdout.strip() == "Verified OK", digest.stdout + digest.stderr
+
+
+@pytest.mark.req("P11-50b", "P11-50a", "A11-14a")
+def test_the_ceremony_page_and_the_manifestation_on_screen_and_on_the_controlled_copy(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    browser = login(env.client(), "rev")
+    dashboard = browser.get("/").text
+    assert f"{number} v1.0" in dashboard and "Reviewed" in dashboard
+    _, _, task = my_task(env, "rev")
+    page = browser.get(f"/tasks/{task['id']}").text
+    for shown in (number, "Monitoring visits", task["content_sha256"], "legally binding equivalent", "Reviewed"):
+        assert shown in page
+    csrf = page_csrf(browser, f"/tasks/{task['id']}")
+    wrong = browser.post(f"/tasks/{task['id']}/sign", headers={"HX-Request": "true"},
+                         data={"username": "rev", "password": "nope", "meaning": "Reviewed", "csrf_token": csrf})
+    assert wrong.status_code == 401 and "attempt was recorded" in wrong.text and "<html" not in wrong.text
+    ok = browser.post(f"/tasks/{task['id']}/sign", headers={"HX-Request": "true"},
+                      data={"username": "rev", "password": STRONG, "meaning": "Reviewed", "csrf_token": csrf})
+    assert ok.status_code == 200 and ok.headers["hx-redirect"].startswith(f"/documents/{number}/revisions/1.0")
+    for who in ("appr", "qa1"):
+        assert sign(env, who).status_code == 201
+    revision_page = login(env.client(), "worker").get(f"/documents/{number}/revisions/1.0").text
+    for shown in ("Rev Signer", "Appr Signer", "Qa1 Signer", "Reviewed", "Approved", "QA Approved", "✔ valid",
+                  "2026-11-21 09:00:00+00:00"):
+        assert shown in revision_page, shown
+    client, headers = client_for(env, "worker")
+    copy = client.get(f"/api/v1/documents/{number}/controlled-copy", headers=headers)
+    last = PdfReader(io.BytesIO(copy.content)).pages[-1].extract_text()
+    for shown in ("Reviewed: Rev Signer", "Approved: Appr Signer", "QA Approved: Qa1 Signer",
+                  "2026-11-21 09:00:00+00:00 (UTC)"):
+        assert shown in last, (shown, last)
+
+
+@pytest.mark.req("MHRA-6.16")
+def test_administrators_and_inspectors_cannot_sign_or_act_for_anyone(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    _, _, task = my_task(env, "rev")
+    for who in ("root", "insp"):
+        client, headers = client_for(env, who)
+        response = client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers,
+                               json={"username": "rev", "password": STRONG, "meaning": "Reviewed"})
+        assert response.status_code == 403, who

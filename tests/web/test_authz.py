@@ -57,6 +57,8 @@ def _concrete(path: str) -> str:
         .replace("{version}", "1.0")
         .replace("{page}", "1")
         .replace("{code}", "SOP")
+        .replace("{task_id}", str(uuid.uuid4()))
+        .replace("{signature_id}", str(uuid.uuid4()))
     )
 
 

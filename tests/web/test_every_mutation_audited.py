@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from docctl.services import documents
+from docctl.services import approvals, documents
 from tests.fixtures.files import make_pdf
+from tests.fixtures.workflow import make_ready
 from tests.web.audit_helpers import events_since, last_seq
 from tests.web.conftest import STRONG, api_token, csrf_from, login, page_csrf
 from tests.web.test_authz import _routes
@@ -278,7 +279,91 @@ def test_every_mutating_route_is_audited(env):
                                                 "csrf_token": csrf})
         return str(target.id)
 
+    signers = {}
+    for name, role in (("s-rev", "reviewer"), ("s-appr", "approver"), ("s-qa", "qa")):
+        signers[role] = env.user(name, role)
+        make_ready(env.db, env.config, signers[role].id, at=env.clock.now())
+
+    def submitted():
+        client, headers, number = a_draft()
+        client.post(f"/api/v1/documents/{number}/revisions/1.0/submit", headers=headers, json={})
+        with env.db.read() as s:
+            task = approvals.open_tasks(s, signers["reviewer"].id)[-1][0]
+        return number, task
+
+    def api_submit():
+        client, headers, number = a_draft()
+        mark()
+        client.post(f"/api/v1/documents/{number}/revisions/1.0/submit", headers=headers, json={})
+        return None
+
+    def api_recall():
+        number, _ = submitted()
+        client = env.client()
+        headers = api_token(client, "dc")
+        mark()
+        client.post(f"/api/v1/documents/{number}/revisions/1.0/recall", headers=headers, json={"reason": "r"})
+        return None
+
+    def api_sign():
+        _, task = submitted()
+        client = env.client()
+        headers = api_token(client, "s-rev")
+        mark()
+        client.post(f"/api/v1/tasks/{task.id}/sign", headers=headers,
+                    json={"username": "s-rev", "password": STRONG, "meaning": task.meaning})
+        return None
+
+    def api_reject():
+        _, task = submitted()
+        client = env.client()
+        headers = api_token(client, "s-rev")
+        mark()
+        client.post(f"/api/v1/tasks/{task.id}/reject", headers=headers,
+                    json={"username": "s-rev", "password": STRONG, "reason": "no"})
+        return None
+
+    def page_sign():
+        _, task = submitted()
+        client = login(env.client(), "s-rev")
+        csrf = page_csrf(client, f"/tasks/{task.id}")
+        mark()
+        client.post(f"/tasks/{task.id}/sign", data={"username": "s-rev", "password": STRONG,
+                                                    "meaning": task.meaning, "csrf_token": csrf})
+        return None
+
+    def page_reject():
+        _, task = submitted()
+        client = login(env.client(), "s-rev")
+        csrf = page_csrf(client, f"/tasks/{task.id}")
+        mark()
+        client.post(f"/tasks/{task.id}/reject", data={"username": "s-rev", "password": STRONG, "reason": "no",
+                                                      "csrf_token": csrf})
+        return None
+
+    def page_submit():
+        _, _, number = a_draft()
+        client, csrf = page_dc()
+        mark()
+        client.post(f"/documents/{number}/revisions/1.0/submit", data={"csrf_token": csrf})
+        return None
+
+    def page_recall():
+        number, _ = submitted()
+        client, csrf = page_dc()
+        mark()
+        client.post(f"/documents/{number}/revisions/1.0/recall", data={"reason": "r", "csrf_token": csrf})
+        return None
+
     table.update({
+        ("POST", "/api/v1/documents/{number}/revisions/{version}/submit"): api_submit,
+        ("POST", "/api/v1/documents/{number}/revisions/{version}/recall"): api_recall,
+        ("POST", "/api/v1/tasks/{task_id}/sign"): api_sign,
+        ("POST", "/api/v1/tasks/{task_id}/reject"): api_reject,
+        ("POST", "/tasks/{task_id}/sign"): page_sign,
+        ("POST", "/tasks/{task_id}/reject"): page_reject,
+        ("POST", "/documents/{number}/revisions/{version}/submit"): page_submit,
+        ("POST", "/documents/{number}/revisions/{version}/recall"): page_recall,
         ("POST", "/admin/users/{user_id}/verify-identity"): verify_identity,
         ("POST", "/account/signature"): accept_statement,
         ("POST", "/api/v1/documents"): api_doc_create,

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from docctl.domain.passwords import MAX_PASSWORD_LENGTH
 from docctl.errors import LoginFailed, PasswordPolicyViolation
-from docctl.services import accounts, notifications, sessions
+from docctl.services import accounts, approvals, notifications, sessions
 from docctl.web import security
 from docctl.web.deps import Caller, Info, Public, Require, State
 from docctl.web.render import render
@@ -72,7 +72,8 @@ def dashboard(request: Request, state: State, caller: Annotated[Caller, Depends(
     with state.db.read() as s:
         unread = notifications.unread_for(s, caller.user.id)
         previous = sessions.previous_login(s, caller.user.id, caller.session_id)
-    return render(request, "pages/dashboard.html", caller=caller, notifications=unread, tasks=[],
+        tasks = [(t, r, r.document) for t, r in approvals.open_tasks(s, caller.user.id)]
+    return render(request, "pages/dashboard.html", caller=caller, notifications=unread, tasks=tasks,
                   previous_login=previous, esig_ready=accounts.signing_readiness(caller.user).ready)
 
 
@@ -82,10 +83,11 @@ def notification_read(
 ) -> Response:
     with state.db.unit_of_work() as s:
         notifications.mark_read(s, user_id=caller.user.id, notification_id=notification_id, at=state.clock.now())
+    if not request.headers.get("HX-Request"):
+        return RedirectResponse("/", status_code=303)
     with state.db.read() as s:
         unread = notifications.unread_for(s, caller.user.id)
-    return render(request, "pages/dashboard.html", "partials/_notifications.html", caller=caller,
-                  notifications=unread, tasks=[])
+    return render(request, "partials/_notifications.html", caller=caller, notifications=unread)
 
 
 @router.get("/account/password")

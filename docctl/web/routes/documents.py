@@ -15,7 +15,7 @@ from docctl import renditions
 from docctl.domain.lifecycle import State as RevisionState
 from docctl.domain.policy import Permission
 from docctl.errors import DocctlError, NotFound
-from docctl.services import accounts, documents, revisions, search
+from docctl.services import accounts, approvals, documents, revisions, search, signature_check
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
 from docctl.web.files import blob_response
@@ -178,8 +178,12 @@ def revision_page(request: Request, number: str, version: str, state: State, cal
     with state.db.read() as s:
         d, r = revisions.get_revision(s, principal=caller.principal, number=number, version=version)
         ctx = _document_context(state, caller, number)
+        signed = [(sig, signature_check.verify(s, None, sig.id).ok) for sig in approvals.signatures_of(s, r.id)]
+        tasks = [t for t in approvals.tasks_of(s, r.id) if t.round == r.round]
+        names = {u.id: u.full_name for u in accounts.users_by_id(s, {t.assignee_id for t in tasks})}
     pages = min(r.page_count or 0, 50) if r.rendition_kind == "pdf" else 0
-    return render(request, "pages/documents/revision.html", caller=caller, revision=r, pages=pages, **ctx)
+    return render(request, "pages/documents/revision.html", caller=caller, revision=r, pages=pages, signed=signed,
+                  tasks=tasks, names=names, **ctx)
 
 
 @router.get("/{number}/revisions/{version}/pages/{page}.png")
