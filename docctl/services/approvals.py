@@ -52,6 +52,20 @@ def current_route(session: Session, type_id: uuid.UUID) -> ApprovalRoute:
     return route
 
 
+def stage_rule(session: Session, *, position: int, name: str, meaning: str, rule: str, role: str | None,
+               users: list[str], required: int, author_may_sign: bool) -> routes.StageRule:
+    """A stage from what a person typed: user IDs become account ids (unknown ones are refused)."""
+    ids = []
+    for username in users:
+        user = accounts.find_user(session, username)
+        if user is None:
+            raise InvalidInput(f"Stage {position}: no user {username!r}.")
+        ids.append(user.id)
+    return routes.StageRule(position=position, name=name.strip(), meaning=meaning.strip(), rule=rule,
+                            role=(role or None) if rule == "role" else None, user_ids=tuple(ids),
+                            required=required, author_may_sign=author_may_sign)
+
+
 def route_json(rules: list[routes.StageRule]) -> list[dict[str, object]]:
     return [{"position": r.position, "name": r.name, "meaning": r.meaning, "rule": r.rule, "role": r.role,
              "users": [str(u) for u in r.user_ids], "required": r.required, "author_may_sign": r.author_may_sign}

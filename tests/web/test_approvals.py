@@ -282,3 +282,36 @@ def test_administrators_and_inspectors_cannot_sign_or_act_for_anyone(team):
         response = client.post(f"/api/v1/tasks/{task['id']}/sign", headers=headers,
                                json={"username": "rev", "password": STRONG, "meaning": "Reviewed"})
         assert response.status_code == 403, who
+
+
+@pytest.mark.req("ISO-4.2.4-chg")
+def test_a_new_revision_goes_to_the_previous_versions_approvers_unless_qa_overrides(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    for who in ("rev", "appr", "qa1"):
+        sign(env, who)
+    # the administrator changes the SOP route: only QA approval from now on
+    root, rh = client_for(env, "root")
+    changed = root.put("/api/v1/document-types/SOP/route", headers=rh, json={"reason": "simplified", "stages": [
+        {"name": "QA approval", "meaning": "QA Approved", "rule": "role", "role": "qa"}]})
+    assert changed.status_code == 200 and changed.json()["version"] == 2
+    assert root.put("/api/v1/document-types/SOP/route", headers=rh, json={"stages": []}).status_code == 422
+    writer, wh = client_for(env, "writer")
+    writer.post(f"/api/v1/documents/{number}/revisions", headers=wh, files={"file": ("b.pdf", make_pdf(1),
+                "application/pdf")}, data={"change": "minor", "change_summary": "typo"})
+    # v1.1 goes to v1.0's approving functions: review, approval, QA approval
+    assert [t["meaning"] for t in submit(env, number, "1.1")["tasks"]] == ["Reviewed"]
+    recall = writer.post(f"/api/v1/documents/{number}/revisions/1.1/recall", headers=wh, json={"reason": "x"})
+    assert recall.json()["state"] == "draft"
+    # dropping functions needs QA and a reason
+    refused = writer.post(f"/api/v1/documents/{number}/revisions/1.1/submit", headers=wh,
+                          json={"use_current_route": True, "override_reason": "QA agreed"})
+    assert refused.status_code == 403
+    # a brand-new document uses the new route
+    other = draft(env, "Another SOP")
+    assert [t["meaning"] for t in submit(env, other)["tasks"]] == ["QA Approved"]
+    # the route change itself is audited with both versions
+    client, headers = client_for(env, "insp")
+    trail = client.get("/api/v1/audit?action=approval_route:update", headers=headers).json()["events"]
+    assert trail[-1]["before"]["version"] == 1 and trail[-1]["after"]["version"] == 2

@@ -355,7 +355,24 @@ def test_every_mutating_route_is_audited(env):
         client.post(f"/documents/{number}/revisions/1.0/recall", data={"reason": "r", "csrf_token": csrf})
         return None
 
+    def api_route():
+        client = env.client()
+        headers = api_token(client, "root")
+        mark()
+        client.put("/api/v1/document-types/FORM/route", headers=headers, json={"reason": "r", "stages": [
+            {"name": "Approval", "meaning": "Approved", "rule": "role", "role": "approver"}]})
+        return None
+
+    def page_route():
+        client, csrf = page_admin()
+        mark()
+        client.post("/admin/document-types/WI/route", data={"name_1": "QA", "meaning_1": "QA Approved",
+                    "rule_1": "role", "role_1": "qa", "required_1": "1", "reason": "r", "csrf_token": csrf})
+        return None
+
     table.update({
+        ("PUT", "/api/v1/document-types/{code}/route"): api_route,
+        ("POST", "/admin/document-types/{code}/route"): page_route,
         ("POST", "/api/v1/documents/{number}/revisions/{version}/submit"): api_submit,
         ("POST", "/api/v1/documents/{number}/revisions/{version}/recall"): api_recall,
         ("POST", "/api/v1/tasks/{task_id}/sign"): api_sign,

@@ -174,3 +174,29 @@ def get_route(code: str, state: State, caller: Reader) -> dict[str, Any]:
         route = approvals.current_route(s, documents.get_type(s, code).id)
         stages = approvals.route_json(approvals.rules_of(route))
         return {"type": code.upper(), "version": route.version, "stages": stages}
+
+
+class StageIn(Strict):
+    name: str = Field(max_length=200)
+    meaning: str = Field(max_length=200)
+    rule: str = Field(pattern="^(role|users)$")
+    role: str | None = Field(None, max_length=32)
+    users: list[str] = Field(default_factory=list, max_length=20)  # user IDs (usernames)
+    required: int = Field(1, ge=1, le=10)
+    author_may_sign: bool = False
+
+
+class RouteIn(Strict):
+    stages: list[StageIn] = Field(min_length=1, max_length=10)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.put("/document-types/{code}/route")
+def put_route(code: str, body: RouteIn, state: State, info: Info,
+              caller: Annotated[Caller, Depends(RequireApi(Permission.USERS_MANAGE))]) -> dict[str, Any]:
+    """A new version of the type's approval route (administrators; audited; applies to new submissions)."""
+    with state.db.unit_of_work() as s:
+        stages = [approvals.stage_rule(s, position=n, **stage.model_dump()) for n, stage in enumerate(body.stages, 1)]
+        route = approvals.update_route(s, principal=caller.principal, type_code=code, stages=stages,
+                                       reason=body.reason, at=state.clock.now(), request=info)
+        return {"type": code.upper(), "version": route.version, "stages": approvals.route_json(stages)}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from docctl.domain import routes
 from docctl.domain.policy import Permission
-from docctl.errors import DocctlError
-from docctl.services import documents
+from docctl.errors import DocctlError, InvalidInput
+from docctl.services import accounts, approvals, documents
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
 from docctl.web.render import render
@@ -81,3 +84,59 @@ def edit(
         return render(request, "pages/admin/type_edit.html", caller=caller, t=t, error=exc.message,
                       status_code=status_for(exc))
     return RedirectResponse("/admin/document-types", status_code=303)
+
+
+RouteAdmin = Annotated[Caller, Depends(Require(Permission.USERS_MANAGE))]
+MAX_STAGES = 5
+
+
+def _route_page(request: Request, state: State, caller: Caller, code: str, *, error: str | None = None,
+                status: int = 200) -> Response:
+    with state.db.read() as s:
+        t = documents.get_type(s, code)
+        route = approvals.current_route(s, t.id)
+        stages = approvals.route_json(approvals.rules_of(route))
+        names = {str(u.id): u.username for u in accounts.users_by_id(
+            s, {uuid.UUID(x) for st in stages for x in st["users"]})}
+    rows = stages + [None] * (MAX_STAGES - len(stages))
+    return render(request, "pages/admin/route.html", caller=caller, t=t, route=route, rows=rows, names=names,
+                  error=error, meanings=routes.MEANINGS, status_code=status)
+
+
+@router.get("/{code}/route")
+def route_page(request: Request, code: str, state: State, caller: RouteAdmin) -> Response:
+    return _route_page(request, state, caller, code)
+
+
+@router.post("/{code}/route")
+async def route_save(request: Request, code: str, state: State, info: Info, caller: RouteAdmin) -> Response:
+    form = await request.form()
+
+    def field(name: str) -> str:
+        value = form.get(name, "")
+        return value.strip()[:200] if isinstance(value, str) else ""
+
+    try:
+        reason = field("reason")
+        raw = []
+        for n in range(1, MAX_STAGES + 1):
+            if not field(f"name_{n}"):
+                continue
+            required = field(f"required_{n}") or "1"
+            if not required.isdigit():
+                raise InvalidInput(f"Stage {n}: the number of signatures is a whole number.")
+            raw.append({"name": field(f"name_{n}"), "meaning": field(f"meaning_{n}"), "rule": field(f"rule_{n}"),
+                        "role": field(f"role_{n}") or None,
+                        "users": [u for u in field(f"users_{n}").replace(",", " ").split() if u],
+                        "required": int(required), "author_may_sign": field(f"author_{n}") == "true"})
+        await run_in_threadpool(_save_route, state, caller, code, raw, reason, info)
+    except DocctlError as exc:
+        return _route_page(request, state, caller, code, error=exc.message, status=status_for(exc))
+    return RedirectResponse(f"/admin/document-types/{code}/route?saved=1", status_code=303)
+
+
+def _save_route(state: State, caller: Caller, code: str, raw: list[dict], reason: str, info: object) -> None:
+    with state.db.unit_of_work() as s:
+        stages = [approvals.stage_rule(s, position=n, **stage) for n, stage in enumerate(raw, 1)]
+        approvals.update_route(s, principal=caller.principal, type_code=code, stages=stages, reason=reason,
+                               at=state.clock.now(), request=info)  # type: ignore[arg-type]
