@@ -169,11 +169,13 @@ def bench_sign(args) -> None:
     if hasher:
         runs.append(("argon2id verify + unwrap + sign", lambda: hasher.verify(stored, PASSWORD)))
     for what, before in runs:
+        cpu = time.process_time()
         latencies, wall, lateness = concurrent(signers, manifest, args.threads, args.signs_per_thread, before)
+        cores = (time.process_time() - cpu) / wall
         print(f"    {args.threads} threads × {args.signs_per_thread}, {what}:"
               f" p50 {percentile(latencies, 50) * 1e3:6.1f} ms  p95 {percentile(latencies, 95) * 1e3:6.1f} ms"
               f"  max {max(latencies) * 1e3:6.1f} ms; {len(latencies) / wall:.1f} signatures/s;"
-              f" probe's worst lateness {lateness * 1e3:.1f} ms")
+              f" {cores:.2f} cores busy; probe's worst lateness {lateness * 1e3:.1f} ms")
 
 
 def concurrent(signers, manifest: bytes, threads: int, per_thread: int, before=None):
