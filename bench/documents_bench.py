@@ -388,10 +388,14 @@ class Server:
         return self.process.pid
 
 
+WORKERS = 2  # set from --workers in main()
+
+
 def start_server(instance: Instance, log_path: Path) -> Server:
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "docctl", "serve", "--host", "127.0.0.1", "--port", str(instance.port)],
+            [sys.executable, "-m", "docctl", "serve", "--host", "127.0.0.1", "--port", str(instance.port),
+             "--workers", str(WORKERS)],
             env=instance.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
     deadline = time.monotonic() + 120
@@ -784,7 +788,10 @@ def main() -> None:
     parser.add_argument("--skip-copy", action="store_true")
     parser.add_argument("--skip-search", action="store_true")
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process upload and search calls")
+    parser.add_argument("--workers", type=int, default=2, help="docctl serve --workers (one per core)")
     args = parser.parse_args()
+    global WORKERS  # noqa: PLW0603
+    WORKERS = args.workers
     client = args.client
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "python"

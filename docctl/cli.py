@@ -103,7 +103,9 @@ def migrate(
     engine.dispose()
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, workers: int = 1) -> None:
+    import os
+
     import uvicorn
 
     from docctl.web.app import create_app
@@ -113,18 +115,28 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if settings.embedded:
         log.warning("embedded mode: SQLite and local files under %s; not for production", settings.data_dir)
-    application = create_app(settings, database=database)
-    typer.echo(f"docctl serving at http://{host}:{port}/")
-    uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+    processes = f" with {workers} worker processes" if workers > 1 else ""
+    typer.echo(f"docctl serving at http://{host}:{port}/{processes}")
+    if workers > 1:
+        # each worker process reads the same settings from the environment (the mode too)
+        database.dispose()
+        os.environ["DOCCTL_MODE"] = settings.mode
+        os.environ["DOCCTL_DATA_DIR"] = str(settings.data_dir)
+        uvicorn.run("docctl.web.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", proxy_headers=False)
+        return
+    uvicorn.run(create_app(settings, database=database), host=host, port=port, log_level="info",
+                proxy_headers=False)
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes (one per core).")] = 1,
 ) -> None:
     """Run the web server (and its scheduler). Migrates the embedded SQLite database first."""
-    _serve(_settings(), host, port)
+    _serve(_settings(), host, port, workers)
 
 
 @app.command("demo")

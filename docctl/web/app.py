@@ -120,3 +120,12 @@ async def _scheduler_loop(state: AppState) -> None:
 def _tick_once(state: AppState) -> None:
     with state.db.unit_of_work() as s:
         system.tick(s, state.settings, state.accounts, at=state.clock.now())
+
+
+def app_from_environment() -> FastAPI:
+    """The application of one worker process of `docctl serve --workers N`: settings read from the environment.
+    Every worker runs the scheduler loop; on PostgreSQL an advisory lock lets one act at a time, and on SQLite the
+    write lock serializes them (each pass is idempotent)."""
+    from docctl.config import load_settings
+
+    return create_app(load_settings())

@@ -111,7 +111,8 @@ class Revision(Base):
             sqlite_where=text("state = 'effective'"),
             postgresql_where=text("state = 'effective'"),
         ),
-        Index("ix_revisions_state", "state"),
+        # lists filter on the state and join the document: this index answers both without reading the rows
+        Index("ix_revisions_state_document", "state", "document_id"),
     )
 
     id: Mapped[uuid_pk]

@@ -40,7 +40,7 @@ def list_documents(
                          page=page)
     with state.db.read() as s:
         results = search.search(s, principal=caller.principal, query=query)
-        types = documents.list_types(s)
+        types = [] if request.headers.get("HX-Request") else documents.list_types(s)
     return render(request, "pages/documents/list.html", "partials/_document_rows.html", caller=caller,
                   results=results, types=types, states=[st.value for st in RevisionState],
                   read_all=caller.principal.can(Permission.DOCUMENTS_READ_ALL))
