@@ -1,8 +1,9 @@
 """The approval workflow: submit, sign, reject, recall; approved when every stage is signed; effective at the
 effective date (the scheduler), superseding the previous version in the same transaction (ISO-4.2.4a).
 
-Signing is two steps, like logging in: `prepare_signature` checks the password (argon2), unlocks the signer's key
-(scrypt) and signs the manifest with no lock held; `record_signature` then re-checks everything under a row lock
+Signing is two steps, like logging in: `prepare_signature` checks the user ID, unlocks the signer's key with the
+password (scrypt; the key is wrapped under the current password, so this is the password check) and signs the
+manifest with no lock held; `record_signature` then re-checks everything under a row lock
 on the revision, so parallel signers of one revision are serialized and a stale form or a double submit yields
 exactly one signature and a clear message.
 """
@@ -21,12 +22,21 @@ from docctl import signatures
 from docctl.audit import log
 from docctl.audit.log import RequestInfo, Subject
 from docctl.audit.tags import Tag
-from docctl.db.models import ApprovalRoute, ApprovalTask, Document, Revision, RouteStage, Signature, User
+from docctl.db.models import (
+    ApprovalRoute,
+    ApprovalTask,
+    Document,
+    Revision,
+    RouteStage,
+    Signature,
+    SigningKey,
+    User,
+)
 from docctl.domain import esig, routes
 from docctl.domain.lifecycle import State, Step
 from docctl.domain.policy import Role
 from docctl.domain.usernames import username_key
-from docctl.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from docctl.errors import Conflict, InvalidInput, KeyUnwrapFailed, NotFound, PermissionDenied
 from docctl.services import accounts, documents, notifications, revisions, sessions, signing_keys
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal, actor_of
@@ -203,7 +213,7 @@ def submit(
 class PreparedSignature:
     task_id: uuid.UUID
     signer_id: uuid.UUID
-    verified_hash: str | None  # None: the password was wrong (the attempt is recorded)
+    password_ok: bool  # False: wrong user ID or password (the attempt is recorded)
     key_id: uuid.UUID | None = None
     manifest: bytes = b""
     signature: bytes = b""
@@ -241,21 +251,24 @@ def prepare_signature(
         raise PermissionDenied("You cannot sign yet: " + "; ".join(readiness.missing()) + ".")
     if meaning.strip() != task.meaning:
         raise InvalidInput(f"Confirm the meaning of this signature: {task.meaning}.")
-    verdict = sessions.verify_credentials(session, config, username=username, password=password)
-    if verdict.user_id != user.id or verdict.verified_hash is None:
-        return PreparedSignature(task.id, user.id, None)
     key = signing_keys.active_key(session, user.id)
     if key is None:
         raise Conflict("You have no signing key yet: set your own password once to create it.")
-    private = signatures.unwrap(signatures.WrappedKey(key.public_key_pem.encode(), key.wrapped), password)
+    if username_key(username[:64]) != user.username_key:
+        return PreparedSignature(task.id, user.id, False)
+    # the key is wrapped under the person's current password (re-wrapped at every change, retired at a reset), so
+    # unwrapping it is the password check: one slow derivation (scrypt) instead of two (argon2 and scrypt)
+    try:
+        private = signatures.unwrap(signatures.WrappedKey(key.public_key_pem.encode(), key.wrapped), password)
+    except KeyUnwrapFailed:
+        return PreparedSignature(task.id, user.id, False)
     manifest = signatures.build_manifest(
         document_id=d.id, number=d.number, title=d.title, revision_id=r.id, version=r.version,
         content_sha256=r.source_sha256, rendition_sha256=r.rendition_sha256 or r.source_sha256,
         meaning=task.meaning, signer_id=user.id, username=user.username, name=user.full_name,
         signer_title=user.title, signed_at=at, statement=esig.STATEMENT, task_id=task.id,
     )
-    return PreparedSignature(task.id, user.id, verdict.verified_hash, key.id, manifest,
-                             signatures.sign_manifest(private, manifest), at)
+    return PreparedSignature(task.id, user.id, True, key.id, manifest, signatures.sign_manifest(private, manifest), at)
 
 
 def record_signature(
@@ -270,7 +283,8 @@ def record_signature(
     r = session.execute(select(Revision).where(Revision.id == task.revision_id).with_for_update(of=Revision)
                         .execution_options(populate_existing=True)).scalar_one()
     d = r.document
-    if prepared.verified_hash is None or prepared.verified_hash != user.password_hash:
+    key = session.get(SigningKey, prepared.key_id) if prepared.key_id else None
+    if not prepared.password_ok or key is None or key.retired_at is not None:
         sessions.record_failure(session, config, user, at=at, request=request, action=Tag.SIGNATURE_FAILED,
                                 detail=f"wrong password signing {d.number} v{r.version}")
         return None
