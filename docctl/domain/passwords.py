@@ -19,9 +19,9 @@ class PasswordPolicy:
     def problems(self, password: str, *, username: str, full_name: str = "") -> list[str]:
         found: list[str] = []
         if len(password) < self.min_length:
-            found.append(f"at least {self.min_length} characters")
+            found.append(f"it must have at least {self.min_length} characters")
         if len(password) > MAX_PASSWORD_LENGTH:
-            found.append(f"at most {MAX_PASSWORD_LENGTH} characters")
+            found.append(f"it must have at most {MAX_PASSWORD_LENGTH} characters")
         classes = sum(
             [
                 any(c.islower() for c in password),
@@ -31,17 +31,19 @@ class PasswordPolicy:
             ]
         )
         if classes < self.min_classes:
-            found.append(f"at least {self.min_classes} of: lower case, upper case, digits, other characters")
+            found.append(
+                f"it must have at least {self.min_classes} of: lower case, upper case, digits, other characters"
+            )
         folded = password.casefold()
         if username and username.casefold() in folded:
-            found.append("must not contain the user ID")
+            found.append("it must not contain the user ID")
         for part in full_name.split():
             if len(part) >= 4 and part.casefold() in folded:
-                found.append("must not contain your name")
+                found.append("it must not contain your name")
                 break
         return found
 
     def check(self, password: str, *, username: str, full_name: str = "") -> None:
         found = self.problems(password, username=username, full_name=full_name)
         if found:
-            raise PasswordPolicyViolation("The password must have " + "; ".join(found) + ".")
+            raise PasswordPolicyViolation("The password is not accepted: " + "; ".join(found) + ".")

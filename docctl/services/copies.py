@@ -68,10 +68,11 @@ def approval_lines(session: Session, revision: Revision, zone: str) -> tuple[str
 
 def make_copy(
     session: Session, store: BlobStore, *, principal: Principal, document: Document, revision: Revision,
-    zone: str, base_url: str, at: datetime, request: RequestInfo | None = None,
+    zone: str, base_url: str, at: datetime,
 ) -> Copy:
-    """Stamp the revision's rendition into a temporary file and record that a controlled copy was made.
-    The caller has checked that the principal may see the revision."""
+    """Stamp the revision's rendition into a temporary file (read-only: run it outside the write transaction,
+    stamping takes a while); then `record_copy` in a unit of work. The caller has checked that the principal
+    may see the revision."""
     local = at.astimezone(ZoneInfo(zone))
     state = State(revision.state)
     printed_by = principal.actor.name or principal.actor.username
@@ -105,10 +106,17 @@ def make_copy(
         with target.open("wb") as out:
             renditions.stamp_docx(source, out, info)
         pages, media = None, renditions.DOCX_TYPE
+    return Copy(target, target.name, media, pages)
+
+
+def record_copy(
+    session: Session, *, principal: Principal, document: Document, revision: Revision, copy: Copy, at: datetime,
+    request: RequestInfo | None = None,
+) -> None:
+    """Who printed what, when (every controlled copy made is an audit event)."""
     log.append(
         session, Tag.CONTROLLED_COPY, actor=principal.actor, subject=revision_subject(document, revision), at=at,
-        after={"state": state.value, "format": revision.rendition_kind, "pages": pages,
+        after={"state": revision.state, "format": revision.rendition_kind, "pages": copy.pages,
                "rendition_sha256": revision.rendition_sha256 or revision.source_sha256},
         request=request,
     )
-    return Copy(target, target.name, media, pages)

@@ -34,10 +34,13 @@ class DemoCredential:
     password: str
 
 
-def _demo_password() -> str:
+def _demo_password(username: str, full_name: str, config: AccountConfig) -> str:
     alphabet = string.ascii_letters + string.digits
-    body = "".join(secrets.choice(alphabet) for _ in range(10))
-    return f"Demo-{body}-{secrets.randbelow(90) + 10}"
+    while True:  # random letters can spell the user ID ("qa"): draw again until the policy accepts it
+        body = "".join(secrets.choice(alphabet) for _ in range(10))
+        password = f"Demo-{body}-{secrets.randbelow(90) + 10}"
+        if not config.policy.problems(password, username=username, full_name=full_name):
+            return password
 
 
 def _ready_to_sign(database: Database, config: AccountConfig, known: dict[str, DemoCredential], at: datetime) -> None:
@@ -81,7 +84,7 @@ def seed(database: Database, config: AccountConfig, data_dir: Path, *, at: datet
                 email=f"{username}@demo.docctl.invalid", time_zone=zone, roles=[role], at=at,
             )
         # the demo user then sets their own password, as a real one must at first login
-        password = _demo_password()
+        password = _demo_password(username, name, config)
         assert created.temporary_password is not None
         with database.read() as s:
             change = accounts.prepare_password_change(

@@ -87,7 +87,7 @@ def test_every_corpus_docx_gets_text_and_a_controlled_copy(setup, shared_dir, tm
         words = re.findall(r"\w+", html.unescape(" ".join(runs)))
         assert bool(r.text.strip()) == bool(words), path.name
         assert all(w in r.text for w in words[:50]), path.name
-        with db.unit_of_work() as s:
+        with db.read() as s:
             d, rev = revisions.get_revision(s, principal=principal, number=number, version=r.version)
             made = copies.make_copy(s, store, principal=principal, document=d, revision=rev, zone="Europe/Berlin",
                                     base_url="https://docctl.example.org", at=AT)

@@ -297,7 +297,8 @@ def withdraw(number: str, version: str, body: Withdraw, state: State, info: Info
 
 def copy_response(state: State, caller: Caller, info: Any, number: str, version: str | None) -> FileResponse:
     """A controlled copy of `version`, or of the current effective revision; recorded in the audit trail."""
-    with state.db.unit_of_work() as s:
+    at = state.clock.now()
+    with state.db.read() as s:  # stamping takes a while: no write lock is held meanwhile
         d = documents.get_document(s, number)
         if version is None:
             now = revisions.current(d)
@@ -306,8 +307,13 @@ def copy_response(state: State, caller: Caller, info: Any, number: str, version:
             version = now.version
         d, r = revisions.get_revision(s, principal=caller.principal, number=number, version=version)
         made = copies.make_copy(s, state.blobs, principal=caller.principal, document=d, revision=r,
-                                zone=caller.user.time_zone, base_url=state.settings.base_url, at=state.clock.now(),
-                                request=info)
+                                zone=caller.user.time_zone, base_url=state.settings.base_url, at=at)
+    try:
+        with state.db.unit_of_work() as s:
+            copies.record_copy(s, principal=caller.principal, document=d, revision=r, copy=made, at=at, request=info)
+    except BaseException:
+        shutil.rmtree(made.path.parent, ignore_errors=True)  # no copy leaves without its record
+        raise
     return FileResponse(made.path, media_type=made.media_type, filename=made.filename,
                         background=BackgroundTask(shutil.rmtree, made.path.parent, True))
 

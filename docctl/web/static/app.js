@@ -14,6 +14,6 @@
   document.addEventListener("htmx:afterRequest", function (event) {
     var form = event.target.closest ? event.target.closest("form") : null;
     var box = form ? form.querySelector(".progress") : null;
-    if (box && !event.detail.successful) { box.hidden = true; }
+    if (box && (!event.detail.successful || event.detail.xhr.status >= 400)) { box.hidden = true; }
   });
 })();
