@@ -12,9 +12,11 @@ from datetime import timedelta
 import pytest
 from pypdf import PdfReader
 
-from docctl.services import accounts, notifications, system
+from docctl.errors import PermissionDenied
+from docctl.services import accounts, approvals, notifications, system
+from docctl.services.principal import Principal
 from tests.fixtures.files import make_pdf
-from tests.fixtures.workflow import make_ready
+from tests.fixtures.workflow import make_ready, sign_task
 from tests.web.audit_helpers import actions_since, events_since, last_seq
 from tests.web.conftest import STRONG, api_token, login, page_csrf
 
@@ -315,3 +317,77 @@ def test_a_new_revision_goes_to_the_previous_versions_approvers_unless_qa_overri
     client, headers = client_for(env, "insp")
     trail = client.get("/api/v1/audit?action=approval_route:update", headers=headers).json()["events"]
     assert trail[-1]["before"]["version"] == 1 and trail[-1]["after"]["version"] == 2
+
+
+@pytest.mark.req("P11-200a1i", "P11-200a1ii")
+def test_every_signing_needs_both_components_even_in_one_session(team):
+    """docctl asks for user ID and password at every signing, which is stricter than 11.200(a)(1)(i) needs."""
+    env = team
+    first, second = draft(env), draft(env, "Second SOP")
+    submit(env, first)
+    submit(env, second)
+    client, headers = client_for(env, "rev")
+    tasks = client.get("/api/v1/tasks", headers=headers).json()
+    assert len(tasks) == 2
+    ok = client.post(f"/api/v1/tasks/{tasks[0]['id']}/sign", headers=headers,
+                     json={"username": "rev", "password": STRONG, "meaning": "Reviewed"})
+    assert ok.status_code == 201
+    for body in ({"username": "rev", "password": "", "meaning": "Reviewed"},
+                 {"username": "", "password": STRONG, "meaning": "Reviewed"}):
+        refused = client.post(f"/api/v1/tasks/{tasks[1]['id']}/sign", headers=headers, json=body)
+        assert refused.status_code == 401, body
+    assert client.post(f"/api/v1/tasks/{tasks[1]['id']}/sign", headers=headers,
+                       json={"username": "rev", "password": STRONG, "meaning": "Reviewed"}).status_code == 201
+
+
+@pytest.mark.req("P11-100b", "P11-100c", "P11-200a2-3")
+def test_signing_rights_need_verified_identity_accepted_statement_and_an_own_password(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    # a second reviewer at each stage of readiness
+    cases = {}
+    for name in ("notverified", "notsworn", "tempword"):
+        cases[name] = env.user(name, "reviewer", own=name != "tempword")
+    with env.db.unit_of_work() as s:
+        accounts.verify_identity(s, principal=Principal.operator(), user_id=cases["notsworn"].id, evidence="seen",
+                            at=env.clock.now())
+        accounts.verify_identity(s, principal=Principal.operator(), user_id=cases["tempword"].id, evidence="seen",
+                            at=env.clock.now())
+    with env.db.unit_of_work() as s:
+        accounts.get_user(s, cases["tempword"].id).esig_accepted_at = env.clock.now()
+    recall = client_for(env, "writer")
+    recall[0].post(f"/api/v1/documents/{number}/revisions/1.0/recall", headers=recall[1], json={"reason": "r"})
+    submit(env, number)  # the new round asks every reviewer, the three new ones included
+    expected = {"notverified": "identity", "notsworn": "accountability statement",
+                "tempword": "set by an administrator"}
+    for name, why in expected.items():
+        with env.db.read() as s:
+            task = next(t for t, _ in approvals.open_tasks(s, cases[name].id))
+        with pytest.raises(PermissionDenied, match=why):
+            sign_task(env.db, env.config, user_id=cases[name].id, task_id=task.id, at=env.clock.now())
+
+
+@pytest.mark.req("FDAQA-IIIE", "MHRA-6.14")
+def test_a_change_after_signing_is_a_new_revision_and_the_old_signatures_stay_with_the_old_version(team):
+    env = team
+    number = draft(env)
+    submit(env, number)
+    for who in ("rev", "appr", "qa1"):
+        sign(env, who)
+    writer, wh = client_for(env, "writer")
+    # an uploaded PDF carries no approval, whatever it shows: the new revision is a draft with no signatures
+    upload = writer.post(f"/api/v1/documents/{number}/revisions", headers=wh,
+                         files={"file": ("signed-scan.pdf", make_pdf(1, "Approved by J. Smith (signature)"),
+                                         "application/pdf")}, data={"change": "minor", "change_summary": "fix"})
+    assert upload.status_code == 201 and upload.json()["state"] == "draft"
+    assert writer.get(f"/api/v1/documents/{number}/revisions/1.1/signatures", headers=wh).json() == []
+    old = writer.get(f"/api/v1/documents/{number}/revisions/1.0/signatures", headers=wh).json()
+    assert [s["meaning"] for s in old] == ["Reviewed", "Approved", "QA Approved"]
+    # the signed version's bytes cannot change: there is no route to replace them, and the blob is write-once
+    for method in ("PUT", "PATCH", "DELETE"):
+        assert writer.request(method, f"/api/v1/documents/{number}/revisions/1.0", headers=wh).status_code == 405
+    # the exported copy carries the signature metadata (manifest hash per signature)
+    copy = writer.get(f"/api/v1/documents/{number}/revisions/1.0/controlled-copy", headers=wh)
+    last = " ".join(PdfReader(io.BytesIO(copy.content)).pages[-1].extract_text().split())
+    assert last.count("manifest SHA-256") == 3, last
