@@ -382,6 +382,6 @@ def render_pdf_page(pdf: Path, number: int, name: str) -> Path | None:
         return None
     SCREENSHOTS.mkdir(exist_ok=True)
     stem = SCREENSHOTS / f"{name}-controlled-copy-page-{number}"
-    subprocess.run([pdftoppm, "-png", "-r", "80", "-f", str(number), "-l", str(number), "-singlefile", str(pdf),
+    subprocess.run([pdftoppm, "-png", "-r", "100", "-f", str(number), "-l", str(number), "-singlefile", str(pdf),
                     str(stem)], check=True, timeout=60)
     return stem.with_suffix(".png")
