@@ -255,7 +255,7 @@ def test_the_ceremony_page_and_the_manifestation_on_screen_and_on_the_controlled
     csrf = page_csrf(browser, f"/tasks/{task['id']}")
     wrong = browser.post(f"/tasks/{task['id']}/sign", headers={"HX-Request": "true"},
                          data={"username": "rev", "password": "nope", "meaning": "Reviewed", "csrf_token": csrf})
-    assert wrong.status_code == 401 and "attempt was recorded" in wrong.text and "<html" not in wrong.text
+    assert wrong.status_code == 422 and "attempt was recorded" in wrong.text and "<html" not in wrong.text
     ok = browser.post(f"/tasks/{task['id']}/sign", headers={"HX-Request": "true"},
                       data={"username": "rev", "password": STRONG, "meaning": "Reviewed", "csrf_token": csrf})
     assert ok.status_code == 200 and ok.headers["hx-redirect"].startswith(f"/documents/{number}/revisions/1.0")

@@ -67,7 +67,8 @@ def sign(request: Request, task_id: uuid.UUID, state: State, info: Info, caller:
     except DocctlError as exc:
         return _ceremony(request, state, caller, task_id, error=exc.message, status=status_for(exc))
     if target is None:
-        return _ceremony(request, state, caller, task_id, status=401,
+        # 422, not 401: the person stays logged in; the form shows the message in place
+        return _ceremony(request, state, caller, task_id, status=422,
                          error="The user ID or password is incorrect. The attempt was recorded; repeated failures "
                                "lock the account.")
     if request.headers.get("HX-Request"):
@@ -88,7 +89,7 @@ def reject(request: Request, task_id: uuid.UUID, state: State, info: Info, calle
     except DocctlError as exc:
         return _ceremony(request, state, caller, task_id, error=exc.message, status=status_for(exc))
     if not ok:
-        return _ceremony(request, state, caller, task_id, status=401,
+        return _ceremony(request, state, caller, task_id, status=422,
                          error="The user ID or password is incorrect. The attempt was recorded.")
     target = "/?rejected=1"
     if request.headers.get("HX-Request"):
