@@ -228,6 +228,17 @@ def _task(session: Session, task_id: uuid.UUID, *, lock: bool = False) -> Approv
     return task
 
 
+def _lock_revision(session: Session, revision_id: uuid.UUID) -> Revision:
+    """Lock the revision's document, then the revision, and read the revision afresh. Every decision on a
+    submission (sign, reject, recall) takes its locks in this order (signer, document, revision, tasks, audit
+    head), so deciders wait for each other instead of deadlocking, and none acts on a state read before another
+    decision committed."""
+    document_id = session.scalars(select(Revision.document_id).where(Revision.id == revision_id)).one()
+    session.execute(select(Document.id).where(Document.id == document_id).with_for_update(key_share=True))
+    return session.execute(select(Revision).where(Revision.id == revision_id).with_for_update(of=Revision)
+                           .execution_options(populate_existing=True)).scalar_one()
+
+
 def _check_task(task: ApprovalTask, r: Revision, user: User) -> None:
     if task.assignee_id != user.id:
         raise PermissionDenied("This task is assigned to someone else; nobody may sign for another person.")
@@ -277,11 +288,9 @@ def record_signature(
 ) -> Signature | None:
     """Store a prepared signature and move the workflow on; None (with the failed attempt recorded, counting
     towards lockout) when the password was wrong."""
-    user = session.get(User, prepared.signer_id, populate_existing=True, with_for_update=True)
+    user = session.get(User, prepared.signer_id, populate_existing=True, with_for_update={"key_share": True})
     assert user is not None
-    task = _task(session, prepared.task_id)
-    r = session.execute(select(Revision).where(Revision.id == task.revision_id).with_for_update(of=Revision)
-                        .execution_options(populate_existing=True)).scalar_one()
+    r = _lock_revision(session, _task(session, prepared.task_id).revision_id)
     d = r.document
     key = session.get(SigningKey, prepared.key_id) if prepared.key_id else None
     if not prepared.password_ok or key is None or key.retired_at is not None:
@@ -349,11 +358,11 @@ def reject(
     the revision goes back to draft, open tasks are cancelled, the author is told. False if the password was wrong."""
     if not reason.strip():
         raise InvalidInput("A reason is required to reject.")
-    user = session.get(User, user_id, populate_existing=True, with_for_update=True)
+    user = session.get(User, user_id, populate_existing=True, with_for_update={"key_share": True})
     assert user is not None
+    r = _lock_revision(session, _task(session, task_id).revision_id)
     task = _task(session, task_id, lock=True)
-    r = session.execute(select(Revision).where(Revision.id == task.revision_id).with_for_update(of=Revision)
-                        .execution_options(populate_existing=True)).scalar_one()
+    session.refresh(task)
     d = r.document
     _check_task(task, r, user)
     if username_key(username) != user.username_key or verified_hash is None or verified_hash != user.password_hash:
@@ -380,9 +389,10 @@ def recall(session: Session, *, principal: Principal, number: str, version: str,
     d = documents.get_document(session, number, for_update=True)
     if not documents.can_edit(principal, d):
         raise PermissionDenied("Only document control or the document's owner may recall a submission.")
-    r = revisions.find(d, version)
+    r = _lock_revision(session, revisions.find(d, version).id)
     pending = list(session.scalars(select(ApprovalTask).where(
-        ApprovalTask.revision_id == r.id, ApprovalTask.round == r.round, ApprovalTask.state == "pending")))
+        ApprovalTask.revision_id == r.id, ApprovalTask.round == r.round, ApprovalTask.state == "pending")
+        .with_for_update()))
     revisions.apply_step(session, actor=principal.actor, document=d, revision=r, step=Step.RECALL, at=at,
                          reason=reason or None, request=request)
     _cancel(session, d, r, pending, "recalled by the author", at, request)
@@ -394,14 +404,16 @@ def make_due_effective(session: Session, *, at: datetime) -> int:
     due = list(session.scalars(select(Revision.id).where(
         Revision.state == State.APPROVED, Revision.planned_effective_at.is_not(None),
         Revision.planned_effective_at <= at)))
+    made = 0
     for revision_id in due:
         r = session.get(Revision, revision_id)
         assert r is not None
         d = documents.get_document(session, r.document.number, for_update=True)
         session.refresh(r)
-        if r.state == State.APPROVED:
+        if r.state == State.APPROVED:  # another process may have done it meanwhile
             revisions.apply_step(session, actor=log.SYSTEM, document=d, revision=r, step=Step.MAKE_EFFECTIVE, at=at)
-    return len(due)
+            made += 1
+    return made
 
 
 # --- reading ----------------------------------------------------------------------------------------------------

@@ -208,7 +208,7 @@ def create_document(
 def get_document(session: Session, number: str, *, for_update: bool = False) -> Document:
     stmt = select(Document).where(Document.number == number)
     if for_update:
-        stmt = stmt.with_for_update(of=Document)
+        stmt = stmt.with_for_update(of=Document, key_share=True)  # FOR NO KEY UPDATE
     d = session.scalars(stmt).unique().one_or_none()
     if d is None:
         raise NotFound(f"No document {number}.")

@@ -459,17 +459,9 @@ def test_a_double_submit_from_two_threads_gives_one_signature(team: Team, mode: 
 # decision (sign, reject, recall) locks document, revision (read afresh), then tasks, in that order.
 
 
-def known_deadlock_on_postgresql(request: pytest.FixtureRequest, team: Team) -> None:
-    if team.db.dialect == "postgresql":
-        request.applymarker(pytest.mark.xfail(
-            reason="deadlock between sign and reject/recall on PostgreSQL (lock order; see the comment above)",
-            strict=False))
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_a_signature_and_a_rejection_of_an_any_one_stage_at_once(team: Team, mode: str, request: pytest.FixtureRequest):
     """One of them decides the stage; the other is told it was already decided. Nothing else."""
-    known_deadlock_on_postgresql(request, team)
     s1, s2 = team.people["s1"], team.people["s2"]
     set_route(team, any_of_role("approver"))
     for _ in range(ROUNDS):
@@ -498,7 +490,6 @@ def test_a_signature_and_a_rejection_of_an_any_one_stage_at_once(team: Team, mod
 def test_a_recall_at_the_moment_of_the_last_signature(team: Team, mode: str, request: pytest.FixtureRequest):
     """Either the signature counts and the recall is refused, or the recall wins and nothing is signed; never an
     effective revision turned back into a draft."""
-    known_deadlock_on_postgresql(request, team)
     s1 = team.people["s1"]
     set_route(team, named(s1, required=1))
     for _ in range(ROUNDS):
