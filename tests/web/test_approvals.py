@@ -6,14 +6,17 @@ from __future__ import annotations
 import base64
 import io
 import subprocess
+import uuid
 import zipfile
 from datetime import timedelta
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import select
 
+from docctl.db.models import Signature as SignatureRow
 from docctl.errors import PermissionDenied
-from docctl.services import accounts, approvals, notifications, system
+from docctl.services import accounts, approvals, notifications, signature_check, system
 from docctl.services.principal import Principal
 from tests.fixtures.files import make_pdf
 from tests.fixtures.workflow import make_ready, sign_task
@@ -391,3 +394,27 @@ def test_a_change_after_signing_is_a_new_revision_and_the_old_signatures_stay_wi
     copy = writer.get(f"/api/v1/documents/{number}/revisions/1.0/controlled-copy", headers=wh)
     last = " ".join(PdfReader(io.BytesIO(copy.content)).pages[-1].extract_text().split())
     assert last.count("manifest SHA-256") == 3, last
+
+
+@pytest.mark.req("P11-70")
+def test_batch_verification_agrees_with_the_full_check_and_catches_a_moved_signature(team):
+    env = team
+    first, second = draft(env), draft(env, "Second SOP")
+    for number in (first, second):
+        submit(env, number)
+        sign(env, "rev")
+    with env.db.read() as s:
+        ids = list(s.scalars(select(SignatureRow.id)))
+        many = signature_check.verify_many(s, ids)
+        assert all(many[i].ok == signature_check.verify(s, env.app.state.docctl.blobs, i).ok is True for i in ids)
+    if env.db.dialect != "sqlite":
+        return
+    # move the first signature onto the other revision, behind the application's back: both checks refuse it
+    with env.db.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER signatures_no_update")
+        rows = conn.exec_driver_sql("SELECT id, revision_id FROM signatures").fetchall()
+        conn.exec_driver_sql("UPDATE signatures SET revision_id = ? WHERE id = ?", (rows[1][1], rows[0][0]))
+    with env.db.read() as s:
+        moved = uuid.UUID(hex=rows[0][0]) if isinstance(rows[0][0], str) else rows[0][0]
+        assert not signature_check.verify_many(s, [moved])[moved].ok
+        assert not signature_check.verify(s, None, moved).ok

@@ -178,7 +178,9 @@ def revision_page(request: Request, number: str, version: str, state: State, cal
     with state.db.read() as s:
         d, r = revisions.get_revision(s, principal=caller.principal, number=number, version=version)
         ctx = _document_context(state, caller, number)
-        signed = [(sig, signature_check.verify(s, None, sig.id).ok) for sig in approvals.signatures_of(s, r.id)]
+        sigs = approvals.signatures_of(s, r.id)
+        checked = signature_check.verify_many(s, [sig.id for sig in sigs])
+        signed = [(sig, checked[sig.id].ok) for sig in sigs]
         tasks = [t for t in approvals.tasks_of(s, r.id) if t.round == r.round]
         names = {u.id: u.full_name for u in accounts.users_by_id(s, {t.assignee_id for t in tasks})}
     pages = min(r.page_count or 0, 50) if r.rendition_kind == "pdf" else 0
