@@ -304,7 +304,8 @@ def test_concurrent_puts_of_the_same_content(blobstore: BlobStore, backdoor: Bac
         t.join()
 
     assert {repr(r) for r in results} == {repr(results[0])} and len(results) == 6
-    assert backdoor.everything() == [blob_key(sha(data))]
+    # a set: rclone's listing can name a key twice right after racing uploads of it (an S3 key is unique)
+    assert set(backdoor.everything()) == {blob_key(sha(data))}
     assert blobstore.read_bytes(sha(data)) == data
 
 
