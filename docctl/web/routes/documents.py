@@ -18,9 +18,8 @@ from docctl.errors import DocctlError, NotFound
 from docctl.services import accounts, approvals, documents, revisions, search, signature_check
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
-from docctl.web.files import blob_response
 from docctl.web.render import render
-from docctl.web.routes.documents_api import copy_response
+from docctl.web.routes.documents_api import copy_response, original_response, rendition_response
 
 router = APIRouter(prefix="/documents")
 
@@ -224,22 +223,12 @@ def _page_png(state: State, sha: str, page: int) -> Path:
 
 @router.get("/{number}/revisions/{version}/content")
 def content(number: str, version: str, state: State, info: Info, caller: Reader) -> Response:
-    with state.db.unit_of_work() as s:
-        d, r = revisions.get_revision(s, principal=caller.principal, number=number, version=version)
-        revisions.record_download(s, principal=caller.principal, document=d, revision=r, what="original",
-                                  at=state.clock.now(), request=info)
-        sha, media, name = r.source_sha256, r.source_media_type, r.source_filename
-    return blob_response(state.blobs, sha, media, name, inline=False)
+    return original_response(state, caller, info, number, version)
 
 
 @router.get("/{number}/revisions/{version}/rendition")
 def rendition(number: str, version: str, state: State, caller: Reader) -> Response:
-    with state.db.read() as s:
-        d, r = revisions.get_revision(s, principal=caller.principal, number=number, version=version)
-        sha = r.rendition_sha256 or r.source_sha256
-        media = "application/pdf" if r.rendition_kind == "pdf" else r.source_media_type
-        name = f"{d.number}_v{r.version}.{r.rendition_kind}"
-    return blob_response(state.blobs, sha, media, name, inline=r.rendition_kind == "pdf")
+    return rendition_response(state, caller, number, version)
 
 
 @router.get("/{number}/revisions/{version}/controlled-copy")

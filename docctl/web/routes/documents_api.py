@@ -267,8 +267,8 @@ def get_revision(number: str, version: str, state: State, caller: Reader) -> Rev
         return RevisionOut.of(r)
 
 
-@router.get("/documents/{number}/revisions/{version}/content")
-def content(number: str, version: str, state: State, info: Info, caller: Reader) -> Any:
+def original_response(state: State, caller: Caller, info: Any, number: str, version: str) -> Any:
+    """The original bytes of a revision; taking a copy out is recorded (who took what, when)."""
     with state.db.unit_of_work() as s:
         d, r = revisions.get_revision(s, principal=caller.principal, number=number, version=version)
         revisions.record_download(s, principal=caller.principal, document=d, revision=r, what="original",
@@ -277,14 +277,24 @@ def content(number: str, version: str, state: State, info: Info, caller: Reader)
     return blob_response(state.blobs, sha, media, name, inline=False)
 
 
-@router.get("/documents/{number}/revisions/{version}/rendition")
-def rendition(number: str, version: str, state: State, caller: Reader) -> Any:
+def rendition_response(state: State, caller: Caller, number: str, version: str) -> Any:
+    """The PDF rendition (inline, for viewing), or the Word file when there is no PDF."""
     with state.db.read() as s:
         d, r = revisions.get_revision(s, principal=caller.principal, number=number, version=version)
         sha = r.rendition_sha256 or r.source_sha256
         media = "application/pdf" if r.rendition_kind == "pdf" else r.source_media_type
         name = f"{d.number}_v{r.version}.{r.rendition_kind}"
     return blob_response(state.blobs, sha, media, name, inline=r.rendition_kind == "pdf")
+
+
+@router.get("/documents/{number}/revisions/{version}/content")
+def content(number: str, version: str, state: State, info: Info, caller: Reader) -> Any:
+    return original_response(state, caller, info, number, version)
+
+
+@router.get("/documents/{number}/revisions/{version}/rendition")
+def rendition(number: str, version: str, state: State, caller: Reader) -> Any:
+    return rendition_response(state, caller, number, version)
 
 
 @router.post("/documents/{number}/revisions/{version}/withdraw")
