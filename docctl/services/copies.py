@@ -42,7 +42,7 @@ class Copy:
     pages: int | None
 
 
-def approval_lines(session: Session, revision: Revision, zone: str) -> tuple[str, ...]:
+def approval_lines(session: Session, revision: Revision, zone: str, base_url: str = "") -> tuple[str, ...]:
     """The signature page: every electronic signature of the revision with printed name, title, date and time
     with zone, and meaning (P11-50a, P11-50b), then the approval state."""
     z = ZoneInfo(zone)
@@ -53,7 +53,7 @@ def approval_lines(session: Session, revision: Revision, zone: str) -> tuple[str
     lines = []
     for sig in approvals.signatures_of(session, revision.id):
         title = f" ({sig.title})" if sig.title else ""
-        lines.append(f"{sig.meaning}: {sig.printed_name}{title}, {when(sig.signed_at)}, signature {str(sig.id)[:8]}, "
+        lines.append(f"{sig.meaning}: {sig.printed_name}{title}, {when(sig.signed_at)}, signature {sig.id}, "
                      f"manifest SHA-256 {sig.manifest_sha256[:16]}")
     if not lines:
         lines.append("No electronic signatures are recorded for this revision.")
@@ -61,7 +61,8 @@ def approval_lines(session: Session, revision: Revision, zone: str) -> tuple[str
         f"Approval state of version {revision.version}: {STATE_NAMES[State(revision.state)]}",
         f"Submitted for approval: {when(revision.submitted_at)}; approved: {when(revision.approved_at)}; "
         f"effective: {when(revision.effective_at)}",
-        "Each signature can be verified at its URL in docctl or offline with openssl (signature bundle).",
+        f"Check a signature at {base_url.rstrip('/')}/api/v1/signatures/<signature id>, or offline with openssl "
+        "from its bundle (.../bundle.zip).",
     ]
     return tuple(lines)
 
@@ -88,7 +89,7 @@ def make_copy(
         printed_at=local.isoformat(sep=" ", timespec="seconds") + f" ({zone})",
         check_url=f"{base_url.rstrip('/')}/documents/{document.number}",
         watermark=WATERMARKS.get(state),
-        signature_lines=approval_lines(session, revision, zone),
+        signature_lines=approval_lines(session, revision, zone, base_url),
     )
     workdir = Path(tempfile.mkdtemp(prefix="docctl-copy-"))
     source = workdir / ("rendition.pdf" if revision.rendition_kind == "pdf" else "rendition.docx")

@@ -70,10 +70,13 @@ def _detail(request: Request, state: State, caller: Caller, user_id: uuid.UUID, 
     with state.db.read() as s:
         user = accounts.get_user(s, user_id)
         grants = sorted(user.grants, key=lambda g: g.granted_at, reverse=True)
-        names = {u.id: u.username for u in accounts.list_users(s, principal=caller.principal)}
+        everyone = accounts.list_users(s, principal=caller.principal)
+        names = {u.id: u.username for u in everyone}
+        full_names = {u.id: u.full_name for u in everyone}
     return render(
         request, "pages/admin/user_detail.html", "partials/_user_panel.html", caller=caller, user=user,
-        grants=grants, names=names, temporary_password=temporary_password, message=message, error=error,
+        grants=grants, names=names, full_names=full_names, temporary_password=temporary_password, message=message,
+        error=error,
         all_roles=[r.value for r in Role], status_code=status_code,
     )
 

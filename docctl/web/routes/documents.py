@@ -180,11 +180,13 @@ def revision_page(request: Request, number: str, version: str, state: State, cal
         sigs = approvals.signatures_of(s, r.id)
         checked = signature_check.verify_many(s, [sig.id for sig in sigs])
         signed = [(sig, checked[sig.id].ok) for sig in sigs]
-        tasks = [t for t in approvals.tasks_of(s, r.id) if t.round == r.round]
-        names = {u.id: u.full_name for u in accounts.users_by_id(s, {t.assignee_id for t in tasks})}
+        all_tasks = approvals.tasks_of(s, r.id)
+        tasks = [t for t in all_tasks if t.round == r.round]
+        earlier = [t for t in all_tasks if t.round != r.round and t.state in ("signed", "rejected")]
+        names = {u.id: u.full_name for u in accounts.users_by_id(s, {t.assignee_id for t in all_tasks})}
     pages = min(r.page_count or 0, 50) if r.rendition_kind == "pdf" else 0
     return render(request, "pages/documents/revision.html", caller=caller, revision=r, pages=pages, signed=signed,
-                  tasks=tasks, names=names, **ctx)
+                  tasks=tasks, earlier=earlier, names=names, **ctx)
 
 
 @router.get("/{number}/revisions/{version}/pages/{page}.png")
