@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import Select, func, literal_column, select, text
-from sqlalchemy.orm import Session, defer, lazyload
+from sqlalchemy.orm import Session
 
 from docctl.db.models import Document, DocumentType, Revision, User
 from docctl.domain.lifecycle import State
@@ -127,9 +127,28 @@ class Query:
 
 
 @dataclass(frozen=True)
+class HitDocument:
+    number: str
+    title: str
+    type_code: str
+    department: str
+    external: bool
+
+
+@dataclass(frozen=True)
+class HitRevision:
+    id: object
+    version: str
+    state: str
+    effective_at: object
+
+
+@dataclass(frozen=True)
 class Hit:
-    revision: Revision
-    document: Document
+    """One line of a list: only what a list shows, read as plain columns (no ORM objects: a page is cheap)."""
+
+    revision: HitRevision
+    document: HitDocument
     owner: str
 
 
@@ -191,13 +210,18 @@ def search(session: Session, *, principal: Principal, query: Query) -> Results:
     page = max(1, min(query.page, pages))
     page_ids = list(session.scalars(ids.order_by(*SORTS[query.sort]).offset((page - 1) * per_page).limit(per_page)))
     rows = session.execute(
-        select(Revision, Document, User.username)
+        select(Revision.id, Revision.major, Revision.minor, Revision.state, Revision.effective_at, Document.number,
+               Document.title, DocumentType.code, Document.department, Document.external, User.username)
         .join(Document, Document.id == Revision.document_id)
+        .join(DocumentType, DocumentType.id == Document.type_id)
         .join(User, User.id == Document.owner_id)
         .where(Revision.id.in_(page_ids))
-        .options(defer(Revision.text), lazyload(Document.revisions))
-    ).unique().all() if page_ids else []
+    ).all() if page_ids else []
     order = {rid: n for n, rid in enumerate(page_ids)}
-    hits = sorted((Hit(revision=r, document=d, owner=owner) for r, d, owner in rows),
-                  key=lambda h: order[h.revision.id])
+    hits = sorted(
+        (Hit(revision=HitRevision(rid, f"{major}.{minor}", state, effective_at),
+             document=HitDocument(number, title, type_code, department, external), owner=owner)
+         for rid, major, minor, state, effective_at, number, title, type_code, department, external, owner in rows),
+        key=lambda h: order[h.revision.id],
+    )
     return Results(hits, total, Query(**{**query.__dict__, "state": state, "page": page}), pages)

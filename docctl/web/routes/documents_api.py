@@ -199,7 +199,7 @@ def find(
     with state.db.read() as s:
         found = search.search(s, principal=caller.principal, query=query)
         results = [
-            {"number": h.document.number, "title": h.document.title, "type": h.document.type.code,
+            {"number": h.document.number, "title": h.document.title, "type": h.document.type_code,
              "department": h.document.department, "owner": h.owner, "version": h.revision.version,
              "state": h.revision.state, "external": h.document.external,
              "effective_at": h.revision.effective_at.isoformat() if h.revision.effective_at else None}
