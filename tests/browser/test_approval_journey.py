@@ -80,7 +80,7 @@ def verify_identity(admin: Tab, person: Person) -> None:
     page.locator("#user-panel .alert-ok").wait_for()
     assert page.locator("#user-panel .alert-ok").inner_text() == "Identity verification recorded."
     facts = panel.locator("dl.facts").inner_text()
-    assert f"by {ADMIN.username}" in facts, facts
+    assert f"by {ADMIN.name}" in facts, facts
     assert page.locator("#evidence").count() == 0, "the verification form is still offered"
 
 
