@@ -211,3 +211,26 @@ def drain(reader: BlobReader) -> int:
         for _ in reader.iter_chunks():
             pass
         return reader.bytes_read
+
+
+class DerivedOperations:
+    """What every store builds the same way from its own `open` and `iter_blobs`."""
+
+    def open(self, sha256: str) -> BlobReader:  # pragma: no cover - provided by the store
+        raise NotImplementedError
+
+    def iter_blobs(self, prefix: str = "") -> Iterator[BlobInfo]:  # pragma: no cover - provided by the store
+        raise NotImplementedError
+
+    def read_bytes(self, sha256: str) -> bytes:
+        """A small blob's bytes, verified."""
+        with self.open(sha256) as reader:
+            return reader.read()
+
+    def verify(self, sha256: str) -> None:
+        """Read the whole blob, checking its hash (BlobCorrupt or BlobNotFound)."""
+        drain(self.open(sha256))
+
+    def iter_keys(self) -> Iterator[str]:
+        for info in self.iter_blobs():
+            yield info.sha256

@@ -21,10 +21,10 @@ from docctl.blobstore.base import (
     BlobInfo,
     BlobReader,
     BlobRef,
+    DerivedOperations,
     blob_key,
     check_prefix,
     copy_hashing,
-    drain,
     sha256_from_key,
 )
 from docctl.errors import BlobCorrupt, BlobError, BlobNotFound
@@ -33,7 +33,7 @@ READ_ONLY = 0o444
 _TEMP_PREFIX = "put-"
 
 
-class LocalBlobStore:
+class LocalBlobStore(DerivedOperations):
     name = "local"
 
     def __init__(self, root: Path | str) -> None:
@@ -100,10 +100,6 @@ class LocalBlobStore:
             raise BlobError(f"The stored file {sha256} cannot be read: {exc}") from exc
         return BlobReader(source, sha256)  # type: ignore[arg-type]
 
-    def read_bytes(self, sha256: str) -> bytes:
-        with self.open(sha256) as reader:
-            return reader.read()
-
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).is_file()
 
@@ -113,14 +109,7 @@ class LocalBlobStore:
         except FileNotFoundError as exc:
             raise BlobNotFound(f"The stored file {sha256} is missing.") from exc
 
-    def verify(self, sha256: str) -> None:
-        drain(self.open(sha256))
-
     # listing and clean-up (scrub)
-
-    def iter_keys(self) -> Iterator[str]:
-        for info in self.iter_blobs():
-            yield info.sha256
 
     def iter_blobs(self, prefix: str = "") -> Iterator[BlobInfo]:
         check_prefix(prefix)

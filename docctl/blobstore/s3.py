@@ -31,10 +31,10 @@ from docctl.blobstore.base import (
     BlobInfo,
     BlobReader,
     BlobRef,
+    DerivedOperations,
     blob_key,
     check_prefix,
     copy_hashing,
-    drain,
     sha256_from_key,
 )
 from docctl.errors import BlobCorrupt, BlobError, BlobNotFound
@@ -46,7 +46,7 @@ _VENDOR_ERRORS = (MinioException, HTTPError, OSError, ValueError)
 _NOT_FOUND_CODES = {"NoSuchKey", "NoSuchObject"}
 
 
-class S3BlobStore:
+class S3BlobStore(DerivedOperations):
     name = "s3"
 
     def __init__(
@@ -133,10 +133,6 @@ class S3BlobStore:
             response = self.client.get_object(self.bucket, key)
         return BlobReader(_Body(response, sha256), sha256, on_close=response.release_conn)  # type: ignore[arg-type]
 
-    def read_bytes(self, sha256: str) -> bytes:
-        with self.open(sha256) as reader:
-            return reader.read()
-
     def exists(self, sha256: str) -> bool:
         return self._stored_size(sha256) is not None
 
@@ -145,14 +141,7 @@ class S3BlobStore:
         with _vendor_errors(sha256):
             return int(self.client.stat_object(self.bucket, key).size or 0)
 
-    def verify(self, sha256: str) -> None:
-        drain(self.open(sha256))
-
     # listing and clean-up (scrub)
-
-    def iter_keys(self) -> Iterator[str]:
-        for info in self.iter_blobs():
-            yield info.sha256
 
     def iter_blobs(self, prefix: str = "") -> Iterator[BlobInfo]:
         check_prefix(prefix)

@@ -102,16 +102,21 @@ def _counted(ids: Select, walk: bool, query: Query) -> Select:
         return ids
     counted = select(Revision.id).where(Revision.state == State.EFFECTIVE)
     if query.type_code or query.department or query.owner:
-        counted = counted.join(Document, Document.id == Revision.document_id)
+        counted = _filtered(counted.join(Document, Document.id == Revision.document_id), query)
+    return counted
+
+
+def _filtered(stmt: Select, query: Query) -> Select:
+    """The type, department and owner filters, on a statement that already has `Document` in its FROM."""
     if query.type_code:
-        counted = counted.join(DocumentType, DocumentType.id == Document.type_id).where(
+        stmt = stmt.join(DocumentType, DocumentType.id == Document.type_id).where(
             DocumentType.code == query.type_code.upper()
         )
     if query.department:
-        counted = counted.where(Document.department == query.department.upper())
+        stmt = stmt.where(Document.department == query.department.upper())
     if query.owner:
-        counted = counted.join(User, User.id == Document.owner_id).where(User.username_key == query.owner.lower())
-    return counted
+        stmt = stmt.join(User, User.id == Document.owner_id).where(User.username_key == query.owner.lower())
+    return stmt
 
 
 @dataclass(frozen=True)
@@ -193,14 +198,7 @@ def search(session: Session, *, principal: Principal, query: Query) -> Results:
                 ids = ids.where(Revision.state == State(state))
             except ValueError:
                 raise InvalidInput(f"Unknown state {state!r}.") from None
-    if query.type_code:
-        ids = ids.join(DocumentType, DocumentType.id == Document.type_id).where(
-            DocumentType.code == query.type_code.upper()
-        )
-    if query.department:
-        ids = ids.where(Document.department == query.department.upper())
-    if query.owner:
-        ids = ids.join(User, User.id == Document.owner_id).where(User.username_key == query.owner.lower())
+    ids = _filtered(ids, query)
     if terms:
         matched = _match_ids(session, terms).cte("matched")
         ids = ids.join(matched, Revision.id == matched.c.revision_id)

@@ -199,11 +199,14 @@ def end_stale(session: Session, token: str, why: str, *, at: datetime, request: 
     ).one_or_none()
     if web is None or web.ended_at is not None:
         return
+    _time_out(session, web, why, at=at, request=request)
+
+
+def _time_out(session: Session, web: WebSession, why: str, *, at: datetime, request: RequestInfo | None) -> None:
     web.ended_at = at
     web.end_reason = why
-    user = web.user
     log.append(
-        session, Tag.SESSION_TIMEOUT, actor=_actor(user), subject=_subject(user), at=at, request=request,
+        session, Tag.SESSION_TIMEOUT, actor=_actor(web.user), subject=_subject(web.user), at=at, request=request,
         after={"session": str(web.id), "reason": why, "last_seen_at": log.jsonable(web.last_seen_at)},
     )
 
@@ -216,13 +219,8 @@ def sweep_idle(session: Session, config: AccountConfig, *, at: datetime) -> int:
     )
     count = 0
     for web in session.scalars(stmt.with_for_update()):
-        why = "timeout" if at - web.last_seen_at > config.session_idle else "expired"
-        web.ended_at = at
-        web.end_reason = why
-        log.append(
-            session, Tag.SESSION_TIMEOUT, actor=_actor(web.user), subject=_subject(web.user), at=at,
-            after={"session": str(web.id), "reason": why, "last_seen_at": log.jsonable(web.last_seen_at)},
-        )
+        _time_out(session, web, "timeout" if at - web.last_seen_at > config.session_idle else "expired", at=at,
+                  request=None)
         count += 1
     return count
 
