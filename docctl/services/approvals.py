@@ -220,7 +220,7 @@ class PreparedSignature:
     signed_at: datetime | None = None
 
 
-def _task(session: Session, task_id: uuid.UUID, *, lock: bool = False) -> ApprovalTask:
+def get_task(session: Session, task_id: uuid.UUID, *, lock: bool = False) -> ApprovalTask:
     stmt = select(ApprovalTask).where(ApprovalTask.id == task_id)
     task = session.scalars(stmt.with_for_update() if lock else stmt).one_or_none()
     if task is None:
@@ -252,7 +252,7 @@ def prepare_signature(
 ) -> PreparedSignature:
     """Read-only and slow: every check, the password, the key, the manifest and the signature."""
     user = accounts.get_user(session, user_id)
-    task = _task(session, task_id)
+    task = get_task(session, task_id)
     r = session.get(Revision, task.revision_id)
     assert r is not None
     d = r.document
@@ -290,14 +290,14 @@ def record_signature(
     towards lockout) when the password was wrong."""
     user = session.get(User, prepared.signer_id, populate_existing=True, with_for_update={"key_share": True})
     assert user is not None
-    r = _lock_revision(session, _task(session, prepared.task_id).revision_id)
+    r = _lock_revision(session, get_task(session, prepared.task_id).revision_id)
     d = r.document
     key = session.get(SigningKey, prepared.key_id) if prepared.key_id else None
     if not prepared.password_ok or key is None or key.retired_at is not None:
         sessions.record_failure(session, config, user, at=at, request=request, action=Tag.SIGNATURE_FAILED,
                                 detail=f"wrong password signing {d.number} v{r.version}")
         return None
-    task = _task(session, prepared.task_id, lock=True)
+    task = get_task(session, prepared.task_id, lock=True)
     session.refresh(task)
     _check_task(task, r, user)
     sig = Signature(
@@ -360,8 +360,8 @@ def reject(
         raise InvalidInput("A reason is required to reject.")
     user = session.get(User, user_id, populate_existing=True, with_for_update={"key_share": True})
     assert user is not None
-    r = _lock_revision(session, _task(session, task_id).revision_id)
-    task = _task(session, task_id, lock=True)
+    r = _lock_revision(session, get_task(session, task_id).revision_id)
+    task = get_task(session, task_id, lock=True)
     session.refresh(task)
     d = r.document
     _check_task(task, r, user)

@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from docctl.db.models import Revision
 from docctl.domain import esig
 from docctl.domain.passwords import MAX_PASSWORD_LENGTH
 from docctl.domain.policy import Permission
 from docctl.errors import DocctlError, InvalidInput
-from docctl.services import accounts, approvals, revisions, sessions
+from docctl.services import accounts, approvals, sessions
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
 from docctl.web.render import render
@@ -31,8 +32,8 @@ Password = Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)]
 def _ceremony(request: Request, state: State, caller: Caller, task_id: uuid.UUID, *, error: str | None = None,
               status: int = 200) -> Response:
     with state.db.read() as s:
-        task = approvals._task(s, task_id)
-        r = s.get(revisions.Revision, task.revision_id)
+        task = approvals.get_task(s, task_id)
+        r = s.get(Revision, task.revision_id)
         assert r is not None
         d = r.document
         readiness = accounts.signing_readiness(accounts.get_user(s, caller.user.id))
@@ -61,7 +62,7 @@ def sign(request: Request, task_id: uuid.UUID, state: State, info: Info, caller:
             sig = approvals.record_signature(s, state.accounts, prepared=prepared, at=at, request=info)
             target = None
             if sig is not None:
-                r = s.get(revisions.Revision, sig.revision_id)
+                r = s.get(Revision, sig.revision_id)
                 assert r is not None
                 target = f"/documents/{r.document.number}/revisions/{r.version}?signed=1"
     except DocctlError as exc:

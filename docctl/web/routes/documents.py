@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from docctl import renditions
 from docctl.domain.lifecycle import State as RevisionState
 from docctl.domain.policy import Permission
-from docctl.errors import DocctlError, NotFound
+from docctl.errors import DocctlError, InvalidInput, NotFound, PermissionDenied
 from docctl.services import accounts, approvals, documents, revisions, search, signature_check
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
@@ -104,7 +104,7 @@ def document_page(request: Request, number: str, state: State, caller: Reader) -
 def edit_page(request: Request, number: str, state: State, caller: Editor) -> Response:
     ctx = _document_context(state, caller, number)
     if not ctx["can_edit"]:
-        raise revisions.PermissionDenied("Only document control or the document's owner may edit it.")
+        raise PermissionDenied("Only document control or the document's owner may edit it.")
     return render(request, "pages/documents/edit.html", caller=caller, error=None, **ctx)
 
 
@@ -149,9 +149,9 @@ def upload(
     try:
         with state.db.read() as s:
             if not documents.can_edit(caller.principal, documents.get_document(s, number)):
-                raise revisions.PermissionDenied("Only document control or the document's owner may upload.")
+                raise PermissionDenied("Only document control or the document's owner may upload.")
         if not change_summary.strip():
-            raise revisions.InvalidInput("Describe the change (change summary).")
+            raise InvalidInput("Describe the change (change summary).")
         prepared = revisions.prepare_upload(state.blobs, stream=file.file, filename=file.filename or "upload",
                                             max_bytes=state.settings.max_upload_bytes)
         with state.db.unit_of_work() as s:

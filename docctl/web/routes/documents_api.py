@@ -14,7 +14,7 @@ from starlette.background import BackgroundTask
 
 from docctl.db.models import Document, DocumentType, Revision
 from docctl.domain.policy import Permission
-from docctl.errors import NotFound
+from docctl.errors import NotFound, PermissionDenied
 from docctl.services import copies, documents, revisions, search
 from docctl.web.deps import Caller, Info, RequireApi, State
 from docctl.web.files import blob_response
@@ -250,7 +250,7 @@ def upload_revision(
     with state.db.read() as s:  # refuse early, before spending time on the file
         d = documents.get_document(s, number)
         if not documents.can_edit(caller.principal, d):
-            raise revisions.PermissionDenied("Only document control or the document's owner may upload revisions.")
+            raise PermissionDenied("Only document control or the document's owner may upload revisions.")
     prepared = revisions.prepare_upload(state.blobs, stream=file.file, filename=file.filename or "upload",
                                         max_bytes=state.settings.max_upload_bytes)
     with state.db.unit_of_work() as s:
