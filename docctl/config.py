@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(1024 * 1024, ge=1024)  # forms and JSON; uploads have their own limit
     max_upload_bytes: int = Field(100 * 1024 * 1024, ge=1024)
     scheduler_interval_seconds: int = Field(30, ge=0)  # 0 = no in-process scheduler (use `docctl tick`)
+    training_gate: bool = False  # TR-GATE: nobody signs approvals while training on documents in force is open
+    training_reminder_days: int = Field(3, ge=0, le=60)  # remind this many days before training falls due
     smtp_url: str = ""  # smtp://host:port (e-mail notifications; empty = in-app only)
     mail_from: str = "docctl@localhost"
     pg_app_role: str = "docctl_app"  # the role the application connects as on PostgreSQL

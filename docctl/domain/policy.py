@@ -38,6 +38,9 @@ class Permission(StrEnum):
     DOCUMENTS_CREATE = "documents.create"  # create documents and upload revisions
     DOCUMENTS_EDIT = "documents.edit"  # metadata (authors only for documents they own)
     DOCUMENT_TYPES_MANAGE = "document_types.manage"
+    TRAINING_MANAGE = "training.manage"  # job functions, their holders, the training matrix
+    TRAINING_READ = "training.read"  # everyone's training: matrix, reports, transcripts, point-in-time answers
+    TRAINING_RECORD = "training.record"  # record offline (classroom) training as the trainer, with a signature
     SIGN = "sign"  # take part in approvals; each task also names its signer, and readiness is checked
 
 
@@ -53,6 +56,9 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.DOCUMENTS_CREATE: frozenset({Role.AUTHOR, Role.DOCUMENT_CONTROL}),
     Permission.DOCUMENTS_EDIT: frozenset({Role.AUTHOR, Role.DOCUMENT_CONTROL}),
     Permission.DOCUMENT_TYPES_MANAGE: frozenset({Role.ADMIN, Role.DOCUMENT_CONTROL}),
+    Permission.TRAINING_MANAGE: frozenset({Role.ADMIN, Role.DOCUMENT_CONTROL}),
+    Permission.TRAINING_READ: frozenset({Role.ADMIN, Role.DOCUMENT_CONTROL, Role.QA, Role.INSPECTOR}),
+    Permission.TRAINING_RECORD: frozenset({Role.DOCUMENT_CONTROL, Role.QA}),
     # inspectors are read-only and administrators never sign (MHRA-6.16); a task also names its one signer
     Permission.SIGN: frozenset(
         {Role.REVIEWER, Role.APPROVER, Role.QA, Role.DOCUMENT_CONTROL, Role.AUTHOR, Role.STAFF}

@@ -37,7 +37,7 @@ from docctl.domain.lifecycle import State, Step
 from docctl.domain.policy import Role
 from docctl.domain.usernames import username_key
 from docctl.errors import Conflict, InvalidInput, KeyUnwrapFailed, NotFound, PermissionDenied
-from docctl.services import accounts, documents, notifications, revisions, sessions, signing_keys
+from docctl.services import accounts, documents, notifications, revisions, sessions, signing_keys, training
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal, actor_of
 
@@ -262,24 +262,60 @@ def prepare_signature(
         raise PermissionDenied("You cannot sign yet: " + "; ".join(readiness.missing()) + ".")
     if meaning.strip() != task.meaning:
         raise InvalidInput(f"Confirm the meaning of this signature: {task.meaning}.")
+    if config.training_gate:
+        blockers = training.gate_blockers(session, user.id)
+        if blockers:
+            raise PermissionDenied("Training first (the training gate is on): complete your read-and-understood "
+                                   "training on " + ", ".join(f"{n} v{v}" for n, v in blockers[:10])
+                                   + (" and more" if len(blockers) > 10 else "") + " before signing approvals.")
+    return sign_as(session, user=user, document=d, revision=r, meaning=task.meaning, task_id=task.id,
+                   username=username, password=password, at=at)
+
+
+def sign_as(session: Session, *, user: User, document: Document, revision: Revision, meaning: str,
+            task_id: uuid.UUID, username: str, password: str, at: datetime) -> PreparedSignature:
+    """The slow, lock-free half of any signature (approval, read and understood, trainer sign-off): check the user
+    ID, unlock the person's key with the password and sign the v1 manifest. `task_id` is the approval task or the
+    training assignment the signature belongs to."""
     key = signing_keys.active_key(session, user.id)
     if key is None:
         raise Conflict("You have no signing key yet: set your own password once to create it.")
     if username_key(username[:64]) != user.username_key:
-        return PreparedSignature(task.id, user.id, False)
+        return PreparedSignature(task_id, user.id, False)
     # the key is wrapped under the person's current password (re-wrapped at every change, retired at a reset), so
     # unwrapping it is the password check: one slow derivation (scrypt) instead of two (argon2 and scrypt)
     try:
         private = signatures.unwrap(signatures.WrappedKey(key.public_key_pem.encode(), key.wrapped), password)
     except KeyUnwrapFailed:
-        return PreparedSignature(task.id, user.id, False)
+        return PreparedSignature(task_id, user.id, False)
+    d, r = document, revision
     manifest = signatures.build_manifest(
         document_id=d.id, number=d.number, title=d.title, revision_id=r.id, version=r.version,
         content_sha256=r.source_sha256, rendition_sha256=r.rendition_sha256 or r.source_sha256,
-        meaning=task.meaning, signer_id=user.id, username=user.username, name=user.full_name,
-        signer_title=user.title, signed_at=at, statement=esig.STATEMENT, task_id=task.id,
+        meaning=meaning, signer_id=user.id, username=user.username, name=user.full_name,
+        signer_title=user.title, signed_at=at, statement=esig.STATEMENT, task_id=task_id,
     )
-    return PreparedSignature(task.id, user.id, True, key.id, manifest, signatures.sign_manifest(private, manifest), at)
+    return PreparedSignature(task_id, user.id, True, key.id, manifest, signatures.sign_manifest(private, manifest), at)
+
+
+def store_signature(session: Session, *, prepared: PreparedSignature, user: User, revision: Revision, meaning: str,
+                    at: datetime, task_id: uuid.UUID | None = None,
+                    assignment_id: uuid.UUID | None = None) -> Signature:
+    """The signature row for a prepared signature (the caller has re-checked everything under its locks)."""
+    sig = Signature(
+        revision_id=revision.id, task_id=task_id, assignment_id=assignment_id, signer_id=user.id,
+        signing_key_id=prepared.key_id, printed_name=user.full_name, title=user.title, meaning=meaning,
+        signed_at=prepared.signed_at or at, statement_version=esig.STATEMENT_VERSION, manifest=prepared.manifest,
+        manifest_sha256=hashlib.sha256(prepared.manifest).hexdigest(), signature=prepared.signature,
+    )
+    session.add(sig)
+    session.flush()
+    return sig
+
+
+def key_usable(session: Session, prepared: PreparedSignature) -> bool:
+    key = session.get(SigningKey, prepared.key_id) if prepared.key_id else None
+    return prepared.password_ok and key is not None and key.retired_at is None
 
 
 def record_signature(
@@ -292,22 +328,15 @@ def record_signature(
     assert user is not None
     r = _lock_revision(session, get_task(session, prepared.task_id).revision_id)
     d = r.document
-    key = session.get(SigningKey, prepared.key_id) if prepared.key_id else None
-    if not prepared.password_ok or key is None or key.retired_at is not None:
+    if not key_usable(session, prepared):
         sessions.record_failure(session, config, user, at=at, request=request, action=Tag.SIGNATURE_FAILED,
                                 detail=f"wrong password signing {d.number} v{r.version}")
         return None
     task = get_task(session, prepared.task_id, lock=True)
     session.refresh(task)
     _check_task(task, r, user)
-    sig = Signature(
-        revision_id=r.id, task_id=task.id, signer_id=user.id, signing_key_id=prepared.key_id,
-        printed_name=user.full_name, title=user.title, meaning=task.meaning, signed_at=prepared.signed_at or at,
-        statement_version=esig.STATEMENT_VERSION, manifest=prepared.manifest,
-        manifest_sha256=hashlib.sha256(prepared.manifest).hexdigest(), signature=prepared.signature,
-    )
-    session.add(sig)
-    session.flush()
+    sig = store_signature(session, prepared=prepared, user=user, revision=r, meaning=task.meaning, at=at,
+                          task_id=task.id)
     task.state = "signed"
     task.decided_at = at
     task.signature_id = sig.id

@@ -50,6 +50,7 @@ class AccountConfig:
     api_token_lifetime: timedelta
     secret: bytes
     kdf_n: int = 2**15  # scrypt cost for signing-key wrapping
+    training_gate: bool = False  # TR-GATE: approvals wait until the signer's training on documents in force is done
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AccountConfig:
@@ -66,6 +67,7 @@ class AccountConfig:
             api_token_lifetime=timedelta(days=settings.api_token_days),
             secret=settings.secret_key.get_secret_value().encode(),
             kdf_n=settings.signing_kdf_n,
+            training_gate=settings.training_gate,
         )
 
 

@@ -30,7 +30,7 @@ from docctl.domain import versions
 from docctl.domain.lifecycle import CURRENT, State, Step, next_state
 from docctl.domain.policy import Permission
 from docctl.errors import Conflict, InvalidInput, NotFound, PermissionDenied, RenditionFailed, UploadRejected
-from docctl.services import documents, search
+from docctl.services import documents, search, training
 from docctl.services.principal import Principal
 from docctl.services.storage import record_blob
 
@@ -216,6 +216,11 @@ def apply_step(
         request=request,
     )
     session.flush()
+    # the training matrix follows the lifecycle in the same transaction (TR-MATRIX)
+    if step is Step.MAKE_EFFECTIVE:
+        training.on_effective(session, document, revision, previous, at=at, request=request)
+    elif step is Step.APPROVE:
+        training.on_approved(session, document, revision, at=at, request=request)
 
 
 def every_stage_signed(session: Session, revision: Revision) -> bool:

@@ -7,6 +7,13 @@ from docctl.db.models.blobs import Blob
 from docctl.db.models.documents import Document, DocumentHistory, DocumentType, NumberCounter, Revision
 from docctl.db.models.notifications import Notification
 from docctl.db.models.signing import InstanceAuthority, SigningKey
+from docctl.db.models.training import (
+    JobFunction,
+    TrainingAssignment,
+    TrainingRecord,
+    TrainingRequirement,
+    UserJobFunction,
+)
 
 # Tables whose rows are never changed once written: the database refuses UPDATE, DELETE and TRUNCATE on them
 # (triggers on SQLite and PostgreSQL), and the PostgreSQL application role may only SELECT and INSERT.
@@ -19,6 +26,7 @@ HISTORY_TABLES: tuple[str, ...] = (
     "approval_routes",
     "route_stages",
     "signatures",
+    "training_records",
 )
 
 __all__ = [
@@ -33,11 +41,16 @@ __all__ = [
     "DocumentHistory",
     "DocumentType",
     "InstanceAuthority",
+    "JobFunction",
     "NumberCounter",
     "Revision",
     "RouteStage",
     "Signature",
     "SigningKey",
+    "TrainingAssignment",
+    "TrainingRecord",
+    "TrainingRequirement",
+    "UserJobFunction",
     "Notification",
     "PasswordHistory",
     "User",

@@ -94,11 +94,17 @@ class Signature(Base):
     __table_args__ = (
         Index("uq_signatures_task", "task_id", unique=True, sqlite_where=text("task_id IS NOT NULL"),
               postgresql_where=text("task_id IS NOT NULL")),
+        # one read-and-understood signature per training assignment (a double submit cannot make two)
+        Index("uq_signatures_read_and_understood", "assignment_id", unique=True,
+              sqlite_where=text("assignment_id IS NOT NULL AND meaning = 'Read and understood'"),
+              postgresql_where=text("assignment_id IS NOT NULL AND meaning = 'Read and understood'")),
     )
 
     id: Mapped[uuid_pk]
     revision_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("revisions.id"), index=True)
     task_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("approval_tasks.id"))
+    # a training signature (read and understood, or a trainer's sign-off) names its training assignment
+    assignment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     signer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
     signing_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("signing_keys.id"))
     printed_name: Mapped[str200]

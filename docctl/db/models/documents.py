@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -132,7 +133,10 @@ class Revision(Base):
     rendition_note: Mapped[str] = mapped_column(Text, default="")
     page_count: Mapped[int | None] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text, default="")
+    # False on a minor revision: "no retraining", completions of the previous version carry over
     training_required: Mapped[bool] = mapped_column(Boolean, default=True)
+    # assign the training at approval, due at the effective date, instead of at the effective date
+    train_before_effective: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[utc_timestamp]
     created_by_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
     # the approval route version this revision is (or was last) submitted under, and when it should take effect
