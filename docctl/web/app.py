@@ -35,6 +35,9 @@ from docctl.web.routes import (
     document_types,
     documents,
     documents_api,
+    training,
+    training_api,
+    training_reports,
 )
 
 log = logging.getLogger("docctl")
@@ -88,12 +91,14 @@ def create_app(
     app.add_middleware(security.SecurityHeaders, https=settings.secure_cookies)
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    pages_routers = (auth, account, approvals, access_review, admin_users, audit, documents, document_types)
+    pages_routers = (auth, account, approvals, access_review, admin_users, audit, documents, document_types, training,
+                     training_reports)
     for pages in (module.router for module in pages_routers):
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)
     app.include_router(documents_api.router)
     app.include_router(approvals_api.router)
+    app.include_router(training_api.router)
 
     @app.get("/healthz", dependencies=[Depends(Public())], include_in_schema=False)
     def healthz() -> dict[str, str]:
