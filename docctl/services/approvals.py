@@ -174,7 +174,8 @@ def _previous_route(session: Session, d: Document, r: Revision) -> ApprovalRoute
 
 def submit(
     session: Session, *, principal: Principal, number: str, version: str, effective_at: datetime | None = None,
-    use_current_route: bool = False, override_reason: str = "", at: datetime, request: RequestInfo | None = None,
+    use_current_route: bool = False, override_reason: str = "", training_required: bool | None = None,
+    train_before_effective: bool = False, at: datetime, request: RequestInfo | None = None,
 ) -> Revision:
     """Send a draft for approval. A new revision goes to the previous version's approving functions unless QA
     overrides with a reason (ISO-4.2.4-chg); the effective date may be later than approval, never earlier."""
@@ -197,11 +198,21 @@ def submit(
                    subject=revisions.revision_subject(d, r), at=at, reason=override_reason.strip(),
                    before={"stages": route_json(rules_of(previous))}, after={"stages": route_json(rules_of(route))},
                    request=request)
+    if training_required is False and (r.change_kind != "minor" or revisions.current(d) is None):
+        raise InvalidInput("Only a minor revision of a document in force can skip retraining; a major change "
+                           "always needs the staff who must know it to read it again.")
+    if train_before_effective and effective_at is None:
+        raise InvalidInput("Training before the effective date needs an effective date.")
     r.round += 1
     r.route_id = route.id
     r.planned_effective_at = effective_at
+    if training_required is not None:
+        r.training_required = training_required
+    r.train_before_effective = train_before_effective
     revisions.apply_step(session, actor=principal.actor, document=d, revision=r, step=Step.SUBMIT, at=at,
-                         request=request)
+                         request=request, details={"training_required": r.training_required,
+                                                   "train_before_effective": r.train_before_effective,
+                                                   "planned_effective_at": effective_at})
     _open_stage(session, d, r, route, 1, at, request)
     return r
 

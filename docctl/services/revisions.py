@@ -187,7 +187,7 @@ _TAGS = {step: Tag(f"revision:{step.value}") for step in Step}
 
 def apply_step(
     session: Session, *, actor: Actor, document: Document, revision: Revision, step: Step, at: datetime,
-    reason: str | None = None, request: RequestInfo | None = None,
+    reason: str | None = None, request: RequestInfo | None = None, details: dict[str, object] | None = None,
 ) -> None:
     """Move a revision through the lifecycle (the domain decides what is allowed), stamp the time and record the
     audit event. Making a revision effective supersedes the document's current one in the same transaction.
@@ -212,8 +212,8 @@ def apply_step(
         setattr(revision, _STAMP[step], at)
     log.append(
         session, _TAGS[step], actor=actor, subject=revision_subject(document, revision), at=at,
-        reason=(reason or "").strip() or None, before={"state": before.value}, after={"state": target.value},
-        request=request,
+        reason=(reason or "").strip() or None, before={"state": before.value},
+        after={"state": target.value, **(details or {})}, request=request,
     )
     session.flush()
     # the training matrix follows the lifecycle in the same transaction (TR-MATRIX)

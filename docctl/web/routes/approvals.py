@@ -109,12 +109,15 @@ def _local(value: str, zone: str) -> datetime | None:
 
 @router.post("/documents/{number}/revisions/{version}/submit")
 def submit(request: Request, number: str, version: str, state: State, info: Info, caller: Creator,
-           effective_at: Annotated[str, Form(max_length=32)] = "") -> Response:
+           effective_at: Annotated[str, Form(max_length=32)] = "",
+           no_retraining: Annotated[bool, Form()] = False,
+           train_before_effective: Annotated[bool, Form()] = False) -> Response:
     try:
         when = _local(effective_at, caller.user.time_zone)
         with state.db.unit_of_work() as s:
             approvals.submit(s, principal=caller.principal, number=number, version=version, effective_at=when,
-                             at=state.clock.now(), request=info)
+                             training_required=False if no_retraining else None,
+                             train_before_effective=train_before_effective, at=state.clock.now(), request=info)
     except DocctlError as exc:
         return RedirectResponse(f"/documents/{number}/revisions/{version}?problem={_q(exc.message)}", status_code=303)
     return RedirectResponse(f"/documents/{number}/revisions/{version}?submitted=1", status_code=303)

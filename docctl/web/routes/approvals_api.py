@@ -38,6 +38,9 @@ class Submit(Strict):
     effective_at: datetime | None = None
     use_current_route: bool = False
     override_reason: str = Field("", max_length=2000)
+    # None: the document type's rule; False ("no retraining") only for a minor revision of a document in force
+    training_required: bool | None = None
+    train_before_effective: bool = False
 
 
 class Recall(Strict):
@@ -73,7 +76,8 @@ def submit(number: str, version: str, body: Submit, state: State, info: Info, ca
     with state.db.unit_of_work() as s:
         r = approvals.submit(s, principal=caller.principal, number=number, version=version,
                              effective_at=body.effective_at, use_current_route=body.use_current_route,
-                             override_reason=body.override_reason, at=state.clock.now(), request=info)
+                             override_reason=body.override_reason, training_required=body.training_required,
+                             train_before_effective=body.train_before_effective, at=state.clock.now(), request=info)
         tasks = approvals.tasks_of(s, r.id)
         return {"state": r.state, "round": r.round, "tasks": [task_json(t, r) for t in tasks if t.round == r.round]}
 
