@@ -195,6 +195,7 @@ def user_create(
     title: Annotated[str, typer.Option(help="Job title.")] = "",
     email: Annotated[str, typer.Option(help="E-mail address.")] = "",
     time_zone: Annotated[str, typer.Option("--time-zone", help="IANA time zone.")] = "UTC",
+    department: Annotated[str, typer.Option("--department", help="Department code, e.g. CLIN.")] = "",
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the initial password from standard "
                                                  "input (else one is generated and printed).")] = False,
 ) -> None:
@@ -205,7 +206,7 @@ def user_create(
     with database.unit_of_work() as s:
         created = accounts.create_user(
             s, config, principal=operator, username=username, full_name=name, title=title, email=email,
-            time_zone=time_zone, roles=[r.value for r in role or []], password=password, at=at,
+            time_zone=time_zone, department=department, roles=[r.value for r in role or []], password=password, at=at,
         )
     typer.echo(f"created {created.user.username} ({created.user.id})")
     if created.temporary_password:

@@ -15,6 +15,7 @@ from docctl.audit.log import RequestInfo, Subject
 from docctl.audit.tags import Tag
 from docctl.db.models import PasswordHistory, User, UserRole
 from docctl.domain import esig
+from docctl.domain.numbering import check_department
 from docctl.domain.policy import Permission, Role
 from docctl.domain.usernames import check_username, username_key
 from docctl.errors import Conflict, InvalidInput, NotFound, PasswordPolicyViolation, UsernameTaken
@@ -54,6 +55,7 @@ def profile(user: User) -> dict[str, object]:
         "title": user.title,
         "email": user.email,
         "time_zone": user.time_zone,
+        "department": user.department,
         "status": user.status,
     }
 
@@ -105,6 +107,7 @@ def create_user(
     title: str = "",
     email: str = "",
     time_zone: str = "UTC",
+    department: str = "",
     roles: list[str] | tuple[str, ...] = (),
     password: str | None = None,
     at: datetime,
@@ -117,6 +120,7 @@ def create_user(
     if not full_name:
         raise InvalidInput("The full name is required (it is printed with every signature).")
     _check_zone(time_zone)
+    department = check_department(department) if department.strip() else ""
     wanted = [Role(r) for r in dict.fromkeys(roles)] if roles else []
     temp = None
     if password is None:
@@ -134,6 +138,7 @@ def create_user(
         title=title.strip(),
         email=email.strip(),
         time_zone=time_zone,
+        department=department,
         status="active",
         password_hash="",
         password_set_at=at,
@@ -153,6 +158,28 @@ def create_user(
         _grant(session, principal, user, role, "initial role at account creation", at, request)
     session.flush()
     return CreatedUser(user, temp)
+
+
+def update_profile(
+    session: Session, *, principal: Principal, user_id: uuid.UUID, title: str, email: str, department: str,
+    time_zone: str, reason: str, at: datetime, request: RequestInfo | None = None,
+) -> User:
+    """An administrator corrects a person's title, e-mail, department or time zone (the name and user ID never
+    change: they are printed in signatures). The before and after values go to the trail."""
+    principal.require(Permission.USERS_MANAGE)
+    reason = _reason(reason)
+    user = get_user(session, user_id)
+    _check_zone(time_zone)
+    values = {"title": title.strip()[:200], "email": email.strip()[:200],
+              "department": check_department(department) if department.strip() else "", "time_zone": time_zone}
+    before = {k: getattr(user, k) for k in values}
+    if before == values:
+        return user
+    for key, value in values.items():
+        setattr(user, key, value)
+    log.append(session, Tag.USER_UPDATE, actor=principal.actor, subject=user_subject(user), at=at, reason=reason,
+               before=before, after=values, request=request)
+    return user
 
 
 def _grant(

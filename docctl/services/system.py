@@ -16,7 +16,7 @@ from docctl.audit.log import Subject
 from docctl.audit.tags import Tag
 from docctl.config import Settings
 from docctl.db.models import AuditEvent
-from docctl.services import approvals, notifications, sessions, signing_keys
+from docctl.services import approvals, notifications, sessions, signing_keys, training
 from docctl.services.credentials import AccountConfig
 
 # The settings that govern controls an inspector cares about. Secrets are never recorded.
@@ -121,21 +121,26 @@ class TickReport:
     emails_sent: int = 0
     skipped: bool = False
     made_effective: int = 0
+    training_reminded: int = 0
+    training_overdue: int = 0
 
     def lines(self) -> list[str]:
         if self.skipped:
             return ["another process holds the scheduler lock; nothing done"]
         return [f"revisions made effective: {self.made_effective}",
+                f"training reminders sent: {self.training_reminded}",
+                f"training assignments found overdue: {self.training_overdue}",
                 f"sessions ended (idle or expired): {self.sessions_ended}", f"e-mails sent: {self.emails_sent}"]
 
 
 def tick(session: Session, settings: Settings, config: AccountConfig, *, at: datetime) -> TickReport:
-    """One pass of background work. Later issues add effective dates, training due dates and checkpoints."""
+    """One pass of background work: effective dates, training reminders and overdue training, idle sessions, e-mail."""
     if session.get_bind().dialect.name == "postgresql":
         locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK}).scalar()
         if not locked:
             return TickReport(skipped=True)
     effective = approvals.make_due_effective(session, at=at)
+    reminded, overdue = training.sweep(session, at=at, reminder_days=settings.training_reminder_days)
     ended = sessions.sweep_idle(session, config, at=at)
     sent = notifications.send_pending_email(session, smtp_url=settings.smtp_url, mail_from=settings.mail_from, at=at)
-    return TickReport(ended, sent, made_effective=effective)
+    return TickReport(ended, sent, made_effective=effective, training_reminded=reminded, training_overdue=overdue)

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from docctl.domain.policy import ROLE_TITLES, Permission, Role
 from docctl.errors import DocctlError
-from docctl.services import accounts
+from docctl.services import accounts, training
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
 from docctl.web.render import render
@@ -45,15 +45,17 @@ def create_user(
     title: Annotated[str, Form(max_length=200)] = "",
     email: Annotated[str, Form(max_length=200)] = "",
     time_zone: Annotated[str, Form(max_length=64)] = "UTC",
+    department: Annotated[str, Form(max_length=12)] = "",
     roles: Annotated[list[str] | None, Form(max_length=32)] = None,
 ) -> Response:
     form = {"username": username, "full_name": full_name, "title": title, "email": email, "time_zone": time_zone,
-            "roles": roles or []}
+            "department": department, "roles": roles or []}
     try:
         with state.db.unit_of_work() as s:
             created = accounts.create_user(
                 s, state.accounts, principal=caller.principal, username=username, full_name=full_name,
-                title=title, email=email, time_zone=time_zone, roles=roles or [], at=state.clock.now(),
+                title=title, email=email, time_zone=time_zone, department=department, roles=roles or [],
+                at=state.clock.now(),
                 request=info,
             )
     except (DocctlError, ValueError) as exc:
@@ -73,10 +75,11 @@ def _detail(request: Request, state: State, caller: Caller, user_id: uuid.UUID, 
         everyone = accounts.list_users(s, principal=caller.principal)
         names = {u.id: u.username for u in everyone}
         full_names = {u.id: u.full_name for u in everyone}
+        job_functions = training.grants_of(s, user.id)
     return render(
         request, "pages/admin/user_detail.html", "partials/_user_panel.html", caller=caller, user=user,
         grants=grants, names=names, full_names=full_names, temporary_password=temporary_password, message=message,
-        error=error,
+        error=error, job_functions=job_functions,
         all_roles=[r.value for r in Role], status_code=status_code,
     )
 
@@ -94,6 +97,17 @@ def _act(request: Request, state: State, caller: Caller, user_id: uuid.UUID, act
         return _detail(request, state, caller, user_id, error=exc.message, status_code=status_for(exc))
     temp = result if isinstance(result, str) else None
     return _detail(request, state, caller, user_id, temporary_password=temp, message=done)
+
+
+@router.post("/{user_id}/profile")
+def update_profile(request: Request, user_id: uuid.UUID, state: State, info: Info, caller: Manager,
+                   reason: Reason, title: Annotated[str, Form(max_length=200)] = "",
+                   email: Annotated[str, Form(max_length=200)] = "",
+                   department: Annotated[str, Form(max_length=12)] = "",
+                   time_zone: Annotated[str, Form(max_length=64)] = "UTC") -> Response:
+    return _act(request, state, caller, user_id, lambda s: accounts.update_profile(
+        s, principal=caller.principal, user_id=user_id, title=title, email=email, department=department,
+        time_zone=time_zone, reason=reason, at=state.clock.now(), request=info), "Profile updated.")
 
 
 @router.post("/{user_id}/roles")

@@ -15,7 +15,7 @@ from docctl.db.models import User
 from docctl.domain.passwords import MAX_PASSWORD_LENGTH
 from docctl.domain.policy import Permission, Role, permissions_of
 from docctl.errors import AuditTampered, LoginFailed, PasswordChangeRequired
-from docctl.services import accounts, audit_trail, sessions
+from docctl.services import accounts, audit_trail, sessions, training
 from docctl.web.deps import Caller, Info, Public, RequireApi, State
 
 router = APIRouter(prefix="/api/v1")
@@ -48,7 +48,16 @@ class UserCreate(Strict):
     title: str = Field("", max_length=200)
     email: str = Field("", max_length=200)
     time_zone: str = Field("UTC", max_length=64)
+    department: str = Field("", max_length=12)
     roles: list[Role] = Field(default_factory=list, max_length=8)
+
+
+class ProfileChange(Strict):
+    title: str = Field("", max_length=200)
+    email: str = Field("", max_length=200)
+    department: str = Field("", max_length=12)
+    time_zone: str = Field("UTC", max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class RoleChange(Strict):
@@ -75,6 +84,7 @@ class UserOut(BaseModel):
     title: str
     email: str
     time_zone: str
+    department: str
     status: str
     roles: list[str]
     must_change_password: bool
@@ -87,7 +97,7 @@ class UserOut(BaseModel):
     def of(cls, user: User) -> UserOut:
         return cls(
             id=user.id, username=user.username, full_name=user.full_name, title=user.title, email=user.email,
-            time_zone=user.time_zone, status=user.status, roles=user.roles,
+            time_zone=user.time_zone, department=user.department, status=user.status, roles=user.roles,
             must_change_password=user.password_set_by_admin, created_at=user.created_at,
             last_login_at=user.last_login_at, deactivated_at=user.deactivated_at,
             grants=[GrantOut.model_validate(g, from_attributes=True) for g in user.grants],
@@ -128,7 +138,8 @@ def me(state: State, caller: Anyone) -> MeOut:
     with state.db.read() as s:
         user = accounts.get_user(s, caller.user.id)
         out = UserOut.of(user)
-    return MeOut(**out.model_dump(), permissions=sorted(permissions_of(user.roles)), job_functions=[])
+        functions = [f.code for f in training.functions_of(s, user.id)]
+    return MeOut(**out.model_dump(), permissions=sorted(permissions_of(user.roles)), job_functions=functions)
 
 
 @router.get("/users")
@@ -142,7 +153,8 @@ def create_user(body: UserCreate, state: State, info: Info, caller: Admin) -> JS
     with state.db.unit_of_work() as s:
         created = accounts.create_user(
             s, state.accounts, principal=caller.principal, username=body.username, full_name=body.full_name,
-            title=body.title, email=body.email, time_zone=body.time_zone, roles=[r.value for r in body.roles],
+            title=body.title, email=body.email, time_zone=body.time_zone, department=body.department,
+            roles=[r.value for r in body.roles],
             at=state.clock.now(), request=info,
         )
         out = UserOut.of(created.user).model_dump(mode="json")
@@ -160,6 +172,15 @@ def get_user(user_id: uuid.UUID, state: State, caller: UserReader) -> UserOut:
 def _reloaded(state: State, user_id: uuid.UUID) -> UserOut:
     with state.db.read() as s:
         return UserOut.of(accounts.get_user(s, user_id))
+
+
+@router.post("/users/{user_id}/profile")
+def update_profile(user_id: uuid.UUID, body: ProfileChange, state: State, info: Info, caller: Admin) -> UserOut:
+    with state.db.unit_of_work() as s:
+        accounts.update_profile(s, principal=caller.principal, user_id=user_id, title=body.title, email=body.email,
+                                department=body.department, time_zone=body.time_zone, reason=body.reason,
+                                at=state.clock.now(), request=info)
+    return _reloaded(state, user_id)
 
 
 @router.post("/users/{user_id}/roles")
