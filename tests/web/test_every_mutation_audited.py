@@ -134,6 +134,10 @@ def test_every_mutating_route_is_audited(env):
         ("POST", "/admin/users/{user_id}/roles/{role}/revoke"): page_action(
             "/admin/users/{user_id}/roles/{role}/revoke", reason),
         ("POST", "/admin/users/{user_id}/deactivate"): page_action("/admin/users/{user_id}/deactivate", reason),
+        ("POST", "/admin/users/{user_id}/profile"): page_action("/admin/users/{user_id}/profile",
+                                                                {**reason, "department": "CLIN", "time_zone": "UTC"}),
+        ("POST", "/api/v1/users/{user_id}/profile"): api_action("POST", "/api/v1/users/{user_id}/profile",
+                                                                {**reason, "department": "CLIN"}),
         ("POST", "/admin/users/{user_id}/reset-password"): page_action("/admin/users/{user_id}/reset-password",
                                                                        reason),
         ("POST", "/admin/users/{user_id}/unlock"): page_action("/admin/users/{user_id}/unlock", reason,
