@@ -412,8 +412,8 @@ def set_document_requirement(session: Session, *, principal: Principal, code: st
 def functions_requiring(session: Session, d: Document) -> list[uuid.UUID]:
     """Active functions that require this document, directly or through its type (and department)."""
     return list(session.scalars(
-        select(TrainingRequirement.function_id.distinct()).join(JobFunction, JobFunction.id ==
-                                                                TrainingRequirement.function_id)
+        select(TrainingRequirement.function_id).distinct()
+        .join(JobFunction, JobFunction.id == TrainingRequirement.function_id)
         .where(TrainingRequirement.removed_at.is_(None), JobFunction.active.is_(True),
                or_(TrainingRequirement.document_id == d.id,
                    (TrainingRequirement.type_id == d.type_id)
