@@ -197,9 +197,8 @@ def test_training_records_cannot_be_changed_or_deleted(world):
     publish(env, number, v1)
     acknowledge(env, "ann", open_assignment(env, "ann", number).id)
     for statement in ("UPDATE training_records SET result = 'failed'", "DELETE FROM training_records"):
-        with pytest.raises(Exception, match="append-only|refused|permission denied"):
-            with env.db.unit_of_work() as s:
-                s.execute(text(statement))
+        with pytest.raises(Exception, match="append-only|refused|permission denied"), env.db.unit_of_work() as s:
+            s.execute(text(statement))
     with env.db.read() as s:
         assert s.scalars(select(TrainingRecord.result)).all() == ["completed"]
 
