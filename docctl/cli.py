@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -16,7 +17,7 @@ from docctl.db import migrate as migrations
 from docctl.db.session import Database, make_engine
 from docctl.domain.policy import Role
 from docctl.errors import AuditTampered, DocctlError
-from docctl.services import accounts, demo, demo_documents, system
+from docctl.services import accounts, demo, demo_documents, demo_training, system
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal
 
@@ -150,13 +151,20 @@ def demo_command(
     database = _database(settings)
     _record_configuration(database, settings)
     config = AccountConfig.from_settings(settings)
-    creds = demo.seed(database, config, settings.data_dir, at=SystemClock().now())
+    # the demo's history starts six weeks ago, so that training assigned then is overdue today (demo mode only)
+    now = SystemClock().now()
+    start = now - timedelta(days=42)
+    creds = demo.seed(database, config, settings.data_dir, at=start)
     store = blobstore_from_url(settings.resolved_blobstore_url)
-    added = demo_documents.seed_documents(database, store, config, author="author",
-                                          passwords={c.username: c.password for c in creds},
-                                          at=SystemClock().now(), progress=typer.echo)
+    passwords = {c.username: c.password for c in creds}
+    added = demo_documents.seed_documents(database, store, config, author="author", passwords=passwords,
+                                          at=start, progress=typer.echo)
     if added:
         typer.echo(f"Added {added} demo documents (Word files written by docctl, converted to PDF by LibreOffice).")
+    if demo_training.seed_training(database, config, passwords=passwords, start=start, now=now, progress=typer.echo):
+        typer.echo("Added the demo training matrix: staff with training complete, due and overdue.")
+        with database.unit_of_work() as s:
+            system.tick(s, settings, config, at=now)  # reminders and overdue notices, as the scheduler would
     typer.echo("")
     typer.echo("Demo users (demo mode only; passwords kept in " + str(demo.credentials_file(settings.data_dir)) + "):")
     for cred in creds:

@@ -15,15 +15,19 @@ from docctl.services import accounts, sessions
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal
 
-DEMO_USERS: tuple[tuple[str, str, str, Role, str], ...] = (
-    ("admin", "Alex Morgan", "System Administrator", Role.ADMIN, "Europe/London"),
-    ("doccontrol", "Dana Kim", "Document Control Specialist", Role.DOCUMENT_CONTROL, "Europe/London"),
-    ("author", "Priya Shah", "Clinical Scientist", Role.AUTHOR, "Europe/London"),
-    ("reviewer", "Tom Becker", "Senior Clinical Research Associate", Role.REVIEWER, "Europe/Berlin"),
-    ("approver", "Maria Lopez", "Head of Clinical Operations", Role.APPROVER, "America/New_York"),
-    ("qa", "Sam Okafor", "QA Manager", Role.QA, "Europe/London"),
-    ("staff", "Lee Chen", "Clinical Research Associate", Role.STAFF, "Asia/Singapore"),
-    ("inspector", "Irene Novak", "GCP Inspector", Role.INSPECTOR, "Europe/Paris"),
+# user ID, name, title, role, time zone, department
+DEMO_USERS: tuple[tuple[str, str, str, Role, str, str], ...] = (
+    ("admin", "Alex Morgan", "System Administrator", Role.ADMIN, "Europe/London", "IT"),
+    ("doccontrol", "Dana Kim", "Document Control Specialist", Role.DOCUMENT_CONTROL, "Europe/London", "QA"),
+    ("author", "Priya Shah", "Clinical Scientist", Role.AUTHOR, "Europe/London", "CLIN"),
+    ("reviewer", "Tom Becker", "Senior Clinical Research Associate", Role.REVIEWER, "Europe/Berlin", "CLIN"),
+    ("approver", "Maria Lopez", "Head of Clinical Operations", Role.APPROVER, "America/New_York", "CLIN"),
+    ("qa", "Sam Okafor", "QA Manager", Role.QA, "Europe/London", "QA"),
+    ("staff", "Lee Chen", "Clinical Research Associate", Role.STAFF, "Asia/Singapore", "CLIN"),
+    ("inspector", "Irene Novak", "GCP Inspector", Role.INSPECTOR, "Europe/Paris", ""),
+    ("cra2", "Jonas Weber", "Clinical Research Associate", Role.STAFF, "Europe/Berlin", "CLIN"),
+    ("datamgr", "Aiko Tanaka", "Data Manager", Role.STAFF, "Asia/Tokyo", "DM"),
+    ("auditor", "Nora Quinn", "QA Auditor", Role.STAFF, "Europe/Dublin", "QA"),
 )
 
 
@@ -75,13 +79,13 @@ def seed(database: Database, config: AccountConfig, data_dir: Path, *, at: datet
                 username, role, password = line.split("\t")
                 known[username] = DemoCredential(username, role, password)
     operator = Principal.operator()
-    for username, name, title, role, zone in DEMO_USERS:
+    for username, name, title, role, zone, department in DEMO_USERS:
         with database.unit_of_work() as s:
             if accounts.find_user(s, username) is not None:
                 continue
             created = accounts.create_user(
                 s, config, principal=operator, username=username, full_name=name, title=title,
-                email=f"{username}@demo.docctl.invalid", time_zone=zone, roles=[role], at=at,
+                email=f"{username}@demo.docctl.invalid", time_zone=zone, department=department, roles=[role], at=at,
             )
         # the demo user then sets their own password, as a real one must at first login
         password = _demo_password(username, name, config)

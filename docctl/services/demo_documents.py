@@ -132,7 +132,7 @@ PLANS = (
 )
 
 
-def _sign_route(database: Database, config: AccountConfig, number: str, version: str,
+def sign_route(database: Database, config: AccountConfig, number: str, version: str,
                 passwords: dict[str, str], at: datetime, *, reject_first: bool = False) -> datetime:
     """Every stage signed by its first assignee, with their own password, through the real ceremony services."""
     for _ in range(20):
@@ -199,10 +199,10 @@ def seed_documents(
                     approvals.submit(s, principal=principal, number=number, version=version, at=at)
                 if Step.MAKE_EFFECTIVE in steps:
                     if plan.reject_once and n == 0:
-                        at = _sign_route(database, config, number, version, passwords, at, reject_first=True)
+                        at = sign_route(database, config, number, version, passwords, at, reject_first=True)
                         at += timedelta(minutes=30)
                         with database.unit_of_work() as s:
                             approvals.submit(s, principal=principal, number=number, version=version, at=at)
-                    at = _sign_route(database, config, number, version, passwords, at)
+                    at = sign_route(database, config, number, version, passwords, at)
         added += 1
     return added
