@@ -722,7 +722,7 @@ def open_count(session: Session, user_id: uuid.UUID) -> int:
 def gate_blockers(session: Session, user_id: uuid.UUID) -> list[tuple[str, str]]:
     """TR-GATE: the documents in force this person must still train on (number, version)."""
     rows = session.execute(
-        select(Document.number, Revision.major, Revision.minor)
+        select(Document.number, Revision.major, Revision.minor).select_from(TrainingAssignment)
         .join(Revision, Revision.id == TrainingAssignment.revision_id)
         .join(Document, Document.id == Revision.document_id)
         .where(TrainingAssignment.user_id == user_id, TrainingAssignment.state == "open",
