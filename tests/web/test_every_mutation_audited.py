@@ -400,6 +400,133 @@ def test_every_mutating_route_is_audited(env):
         ("POST", "/admin/document-types"): page_type_create,
         ("POST", "/admin/document-types/{code}"): page_type_update,
     })
+    # --- the training API ---
+    from hashlib import sha256 as _sha256
+
+    from docctl.services import accounts as _accounts
+    from docctl.services import training as _training
+    from docctl.services.principal import Principal as _Principal
+    from tests.fixtures.workflow import sign_all as _sign_all
+
+    def api_dc():
+        client = env.client()
+        return client, api_token(client, "dc")
+
+    def api_function(code, *holders):
+        with env.db.unit_of_work() as s:
+            f = _training.create_function(s, principal=_Principal.operator(), code=code, name=code,
+                                          at=env.clock.now())
+            for who in holders:
+                _training.grant_function(s, principal=_Principal.operator(), username=who, code=code, reason="r",
+                                         at=env.clock.now())
+            return str(f.id)
+
+    def api_assignment(code, trainee):
+        """An effective SOP required by a new function that `trainee` (made ready to sign) holds."""
+        client, headers, number = a_draft()
+        client.post(f"/api/v1/documents/{number}/revisions/1.0/submit", headers=headers, json={})
+        _sign_all(env.db, env.config, number, "1.0", at=env.clock.now())
+        make_ready(env.db, env.config, fresh_user(trainee, "staff").id, at=env.clock.now())
+        api_function(code, trainee)
+        with env.db.unit_of_work() as s:
+            _training.add_requirement(s, principal=_Principal.operator(), code=code, number=number, reason="r",
+                                      at=env.clock.now())
+            user = _accounts.find_user(s, trainee)
+            [(a, _)] = _training.my_assignments(s, user.id)
+            return str(a.id)
+
+    def api_training_function_create():
+        client, headers = api_dc()
+        mark()
+        client.post("/api/v1/training/functions", headers=headers, json={"code": "APIF", "name": "Api function"})
+        with env.db.read() as s:
+            return str(_training.get_function(s, "APIF").id)
+
+    def api_training_function_update():
+        fid = api_function("APIF1")
+        client, headers = api_dc()
+        mark()
+        client.post("/api/v1/training/functions/APIF1", headers=headers, json={"name": "Renamed", "reason": "r"})
+        return fid
+
+    def api_training_grant():
+        target = fresh_user("ta-grant", "staff")
+        api_function("APIF2")
+        client, headers = api_dc()
+        mark()
+        client.post("/api/v1/training/functions/APIF2/holders", headers=headers,
+                    json={"username": "ta-grant", "reason": "r"})
+        return str(target.id)
+
+    def api_training_revoke():
+        target = fresh_user("ta-revoke", "staff")
+        api_function("APIF3", "ta-revoke")
+        client, headers = api_dc()
+        mark()
+        client.post("/api/v1/training/functions/APIF3/holders/ta-revoke/revoke", headers=headers,
+                    json={"reason": "r"})
+        return str(target.id)
+
+    def api_training_requirement_add():
+        api_function("APIF4")
+        _, _, number = a_document()
+        client, headers = api_dc()
+        mark()
+        return client.post("/api/v1/training/functions/APIF4/requirements", headers=headers,
+                           json={"document": number, "reason": "r"}).json()["id"]
+
+    def api_training_requirement_remove():
+        api_function("APIF5")
+        _, _, number = a_document()
+        with env.db.unit_of_work() as s:
+            rid = str(_training.add_requirement(s, principal=_Principal.operator(), code="APIF5", number=number,
+                                                reason="r", at=env.clock.now()).id)
+        client, headers = api_dc()
+        mark()
+        client.post(f"/api/v1/training/requirements/{rid}/remove", headers=headers, json={"reason": "r"})
+        return rid
+
+    def api_training_import():
+        api_function("APIF6")
+        fresh_user("ta-hr", "staff")
+        data = b"username,function\nta-hr,APIF6\n"
+        client, headers = api_dc()
+        mark()
+        client.post("/api/v1/training/functions/import?apply=all&reason=r", content=data,
+                    headers={**headers, "Content-Type": "text/csv"})
+        return _sha256(data).hexdigest()
+
+    def api_training_acknowledge():
+        aid = api_assignment("APIF7", "ta-ack")
+        client = env.client()
+        headers = api_token(client, "ta-ack")
+        client.get(f"/api/v1/training/assignments/{aid}/content", headers=headers)
+        mark()
+        client.post(f"/api/v1/training/assignments/{aid}/acknowledge", headers=headers,
+                    json={"username": "ta-ack", "password": STRONG, "meaning": "Read and understood"})
+        return aid
+
+    def api_training_offline():
+        aid = api_assignment("APIF8", "ta-off")
+        client = env.client()
+        headers = api_token(client, "s-qa")
+        mark()
+        client.post(f"/api/v1/training/assignments/{aid}/offline", headers=headers, json={
+            "username": "s-qa", "password": STRONG, "performed_on": env.clock.now().date().isoformat(),
+            "result": "passed"})
+        return aid
+
+    table.update({
+        ("POST", "/api/v1/training/functions"): api_training_function_create,
+        ("POST", "/api/v1/training/functions/{code}"): api_training_function_update,
+        ("POST", "/api/v1/training/functions/{code}/holders"): api_training_grant,
+        ("POST", "/api/v1/training/functions/{code}/holders/{username}/revoke"): api_training_revoke,
+        ("POST", "/api/v1/training/functions/{code}/requirements"): api_training_requirement_add,
+        ("POST", "/api/v1/training/requirements/{requirement_id}/remove"): api_training_requirement_remove,
+        ("POST", "/api/v1/training/functions/import"): api_training_import,
+        ("POST", "/api/v1/training/assignments/{assignment_id}/acknowledge"): api_training_acknowledge,
+        ("POST", "/api/v1/training/assignments/{assignment_id}/offline"): api_training_offline,
+    })
     mutating = {(m, p) for m, p, _ in _routes(env.app) if m not in ("GET", "HEAD", "OPTIONS")}
     assert mutating - EXEMPT == set(table), "a state-changing route has no audit check: add it to the table"
     assert admin_user
