@@ -59,6 +59,8 @@ def _concrete(path: str) -> str:
         .replace("{code}", "SOP")
         .replace("{task_id}", str(uuid.uuid4()))
         .replace("{signature_id}", str(uuid.uuid4()))
+        .replace("{assignment_id}", str(uuid.uuid4()))
+        .replace("{requirement_id}", str(uuid.uuid4()))
         .replace("{username}", "nobody")
     )
 

@@ -6,17 +6,25 @@ it, so no route can change data without leaving a trail.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
-from docctl.services import approvals, documents
+from docctl.services import approvals, documents, training
+from docctl.services.principal import Principal
 from tests.fixtures.files import make_pdf
 from tests.fixtures.workflow import make_ready
 from tests.web.audit_helpers import events_since, last_seq
 from tests.web.conftest import STRONG, api_token, csrf_from, login, page_csrf
 from tests.web.test_authz import _routes
+from tests.web.test_training_pages import assignment_of, make_effective
+from tests.web.test_training_pages import require as require_training
 
 # State that is not GxP data: reading a notification only hides it from the in-app list.
 EXEMPT = {("POST", "/notifications/{notification_id}/read")}
+# Checking an HR file (the upload that shows the preview) reads and changes nothing; applying it is audited.
+EXEMPT |= {("POST", "/training/functions/import")}
 
 
 @pytest.mark.req("P11-10e.1")
@@ -399,6 +407,133 @@ def test_every_mutating_route_is_audited(env):
         ("POST", "/documents/{number}/revisions/{version}/withdraw"): page_withdraw,
         ("POST", "/admin/document-types"): page_type_create,
         ("POST", "/admin/document-types/{code}"): page_type_update,
+    })
+    # --- the training pages ---
+    def training_page():
+        client = login(env.client(), "dc")
+        return client, page_csrf(client, "/training/functions")
+
+    def a_function(code):
+        with env.db.unit_of_work() as s:
+            if code not in {f.code for f in training.list_functions(s)}:
+                training.create_function(s, principal=Principal.operator(), code=code, name=code, at=env.clock.now())
+            return str(training.get_function(s, code).id)
+
+    def last_requirement(code):
+        with env.db.read() as s:
+            return str(training.requirements_of(s, training.get_function(s, code).id)[-1].id)
+
+    def a_training_task(trainee):
+        number = make_effective(env, author="dc")
+        make_ready(env.db, env.config, fresh_user(trainee, "staff").id, at=env.clock.now())
+        require_training(env, "AUD", number, trainee)
+        return str(assignment_of(env, trainee, number))
+
+    def page_acknowledge():
+        aid = a_training_task("t-ack")
+        client = login(env.client(), "t-ack")
+        client.get(f"/training/assignments/{aid}/read")
+        csrf = page_csrf(client, f"/training/assignments/{aid}")
+        mark()
+        client.post(f"/training/assignments/{aid}/acknowledge", data={
+            "username": "t-ack", "password": STRONG, "meaning": "Read and understood", "csrf_token": csrf})
+        return aid
+
+    def page_offline():
+        aid = a_training_task("t-off")
+        client = login(env.client(), "s-qa")
+        csrf = page_csrf(client, f"/training/assignments/{aid}/offline")
+        mark()
+        client.post(f"/training/assignments/{aid}/offline", data={
+            "performed_on": env.clock.now().date().isoformat(), "result": "passed", "username": "s-qa",
+            "password": STRONG, "csrf_token": csrf})
+        return aid
+
+    def page_function_create():
+        client, csrf = training_page()
+        mark()
+        client.post("/training/functions", data={"code": "MUT", "name": "Mutations", "csrf_token": csrf})
+        return a_function("MUT")
+
+    def page_function_update():
+        fid = a_function("MUT1")
+        client, csrf = training_page()
+        mark()
+        client.post("/training/functions/MUT1", data={"name": "Renamed", "active": "true", "reason": "r",
+                                                      "csrf_token": csrf})
+        return fid
+
+    def page_function_grant():
+        target = fresh_user("t-grant", "staff")
+        a_function("MUT2")
+        client, csrf = training_page()
+        mark()
+        client.post("/training/functions/MUT2/grant", data={"username": "t-grant", "reason": "r", "csrf_token": csrf})
+        return str(target.id)
+
+    def page_function_revoke():
+        target = fresh_user("t-revoke", "staff")
+        a_function("MUT3")
+        with env.db.unit_of_work() as s:
+            training.grant_function(s, principal=Principal.operator(), username="t-revoke", code="MUT3", reason="r",
+                                    at=env.clock.now())
+        client, csrf = training_page()
+        mark()
+        client.post("/training/functions/MUT3/revoke", data={"username": "t-revoke", "reason": "r",
+                                                             "csrf_token": csrf})
+        return str(target.id)
+
+    def page_requirement_add():
+        a_function("MUT4")
+        _, _, number = a_document()
+        client, csrf = training_page()
+        mark()
+        client.post("/training/functions/MUT4/requirements", data={"number": number, "reason": "r",
+                                                                   "csrf_token": csrf})
+        return last_requirement("MUT4")
+
+    def page_requirement_remove():
+        a_function("MUT5")
+        _, _, number = a_document()
+        with env.db.unit_of_work() as s:
+            training.add_requirement(s, principal=Principal.operator(), code="MUT5", number=number, reason="r",
+                                     at=env.clock.now())
+        rid = last_requirement("MUT5")
+        client, csrf = training_page()
+        mark()
+        client.post(f"/training/functions/MUT5/requirements/{rid}/remove", data={"reason": "r", "csrf_token": csrf})
+        return rid
+
+    def page_import_apply():
+        a_function("MUT6")
+        fresh_user("t-hr", "staff")
+        data = b"username,function\nt-hr,MUT6\n"
+        client, csrf = training_page()
+        mark()
+        client.post("/training/functions/import/apply", data={
+            "content": base64.b64encode(data).decode(), "filename": "hr.csv", "reason": "r", "csrf_token": csrf})
+        return hashlib.sha256(data).hexdigest()
+
+    def page_grid_toggle():
+        a_function("MUT7")
+        _, _, number = a_document()
+        client, csrf = training_page()
+        mark()
+        client.post("/training/requirements/toggle", data={"function": "MUT7", "number": number, "required": "true",
+                                                           "reason": "r", "csrf_token": csrf})
+        return last_requirement("MUT7")
+
+    table.update({
+        ("POST", "/training/assignments/{assignment_id}/acknowledge"): page_acknowledge,
+        ("POST", "/training/assignments/{assignment_id}/offline"): page_offline,
+        ("POST", "/training/functions"): page_function_create,
+        ("POST", "/training/functions/{code}"): page_function_update,
+        ("POST", "/training/functions/{code}/grant"): page_function_grant,
+        ("POST", "/training/functions/{code}/revoke"): page_function_revoke,
+        ("POST", "/training/functions/{code}/requirements"): page_requirement_add,
+        ("POST", "/training/functions/{code}/requirements/{requirement_id}/remove"): page_requirement_remove,
+        ("POST", "/training/functions/import/apply"): page_import_apply,
+        ("POST", "/training/requirements/toggle"): page_grid_toggle,
     })
     # --- the training API ---
     from hashlib import sha256 as _sha256

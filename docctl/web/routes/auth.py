@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from docctl.domain.passwords import MAX_PASSWORD_LENGTH
 from docctl.errors import LoginFailed, PasswordPolicyViolation
-from docctl.services import accounts, approvals, notifications, sessions
+from docctl.services import accounts, approvals, notifications, sessions, training
 from docctl.web import security
 from docctl.web.deps import Caller, Info, Public, Require, State
 from docctl.web.render import render
@@ -73,8 +73,10 @@ def dashboard(request: Request, state: State, caller: Annotated[Caller, Depends(
         unread = notifications.unread_for(s, caller.user.id)
         previous = sessions.previous_login(s, caller.user.id, caller.session_id)
         tasks = [(t, r, r.document) for t, r in approvals.open_tasks(s, caller.user.id)]
+        training_tasks = [(a, r) for a, r in training.my_assignments(s, caller.user.id) if a.state == "open"]
     return render(request, "pages/dashboard.html", caller=caller, notifications=unread, tasks=tasks,
-                  previous_login=previous, esig_ready=accounts.signing_readiness(caller.user).ready)
+                  previous_login=previous, esig_ready=accounts.signing_readiness(caller.user).ready,
+                  training_tasks=training_tasks, now=state.clock.now())
 
 
 @router.post("/notifications/{notification_id}/read")
