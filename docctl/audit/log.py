@@ -107,6 +107,15 @@ class Appended:
     root: bytes
 
 
+def lock_head(session: Session) -> None:
+    """Take the log head's lock now, before any row lock of the caller. A transaction that appends and then
+    changes rows another transaction may already hold (training assignments, when a revision takes effect) must
+    not meet one that locked those rows first and then appends: both take the head first, and wait for each other
+    instead of deadlocking (PostgreSQL; SQLite serializes writers anyway)."""
+    session.flush()
+    session.connection().execute(_LOCK_HEAD).one_or_none()
+
+
 def append(
     session: Session,
     action: Tag,

@@ -182,6 +182,7 @@ def revoke_function(session: Session, *, principal: Principal, username: str, co
     """End a person's job function; open training nothing else requires is cancelled (completions stay)."""
     principal.require(Permission.TRAINING_MANAGE)
     reason = _reason(reason)
+    log.lock_head(session)
     user = accounts.find_user(session, username)
     if user is None:
         raise NotFound(f"No user {username!r}.")
@@ -739,6 +740,7 @@ def sweep(session: Session, *, at: datetime, reminder_days: int = 3, limit: int 
     (each once), telling the person. Returns (reminded, overdue)."""
     from datetime import timedelta
 
+    log.lock_head(session)  # head before assignment rows, like every transaction that changes assignments
     overdue = session.execute(
         select(TrainingAssignment, Revision, User).join(Revision, Revision.id == TrainingAssignment.revision_id)
         .join(User, User.id == TrainingAssignment.user_id)

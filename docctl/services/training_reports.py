@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import and_, case, func, or_, select, union
+from sqlalchemy import String, and_, case, cast, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from docctl.audit import log
@@ -76,20 +77,22 @@ def _effective():
 # --- the matrix -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Cell:
+class Cell(NamedTuple):
+    """One person against one document (a named tuple: the matrix makes tens of thousands of them)."""
+
     status: Status
     version: str = ""  # complete: the version trained on; due/overdue: the version to read
     when: datetime | None = None  # complete: when trained; due/overdue: due date
-    assignment_id: uuid.UUID | None = None
+    assignment_id: str = ""
 
 
 NOT_REQUIRED = Cell(Status.NOT_REQUIRED)
+NO_VERSION = Cell(Status.NO_VERSION)
 
 
 @dataclass
 class Column:
-    document_id: uuid.UUID
+    document_id: str
     number: str
     title: str
     version: str  # the effective version, "" if none
@@ -97,7 +100,7 @@ class Column:
 
 @dataclass
 class Row:
-    user_id: uuid.UUID
+    user_id: str
     username: str
     name: str
     department: str
@@ -125,79 +128,129 @@ def _function_id(session: Session, code: str | None) -> uuid.UUID | None:
     return training.get_function(session, code).id if code else None
 
 
+def _dashed(value: str) -> str:
+    """An id read as text in the usual dashed form (SQLite stores 32 hex digits, PostgreSQL answers dashed)."""
+    if len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return value
+
+
+def _id(column):  # type: ignore[no-untyped-def]
+    """An id column read as text: the matrix keys tens of thousands of cells by ids, and turning each into a
+    `uuid.UUID` would cost more than the query (the same text on both sides of every lookup)."""
+    return cast(column, String)
+
+
+@dataclass(frozen=True)
+class _Person:
+    id: str
+    username: str
+    key: str
+    name: str
+    department: str
+
+
 def _people(session: Session, department: str | None, function_id: uuid.UUID | None, *, after: str = "",
-            offset: int = 0, limit: int | None = None) -> tuple[list[User], int]:
+            offset: int = 0, limit: int | None = None) -> tuple[list[_Person], int]:
     """Active people who hold a function (filtered), by user ID."""
     holding = select(UserJobFunction.user_id).join(JobFunction, JobFunction.id == UserJobFunction.function_id).where(
         UserJobFunction.revoked_at.is_(None), JobFunction.active.is_(True))
     if function_id:
         holding = holding.where(UserJobFunction.function_id == function_id)
-    stmt = select(User).where(User.status != "deactivated", User.id.in_(holding))
+    where = [User.status != "deactivated", User.id.in_(holding)]
     if department:
-        stmt = stmt.where(User.department == department)
-    total = session.scalars(select(func.count()).select_from(stmt.subquery())).one()
+        where.append(User.department == department)
+    total = session.scalars(select(func.count()).select_from(User).where(*where)).one()
     if after:
-        stmt = stmt.where(User.username_key > after)
-    stmt = stmt.order_by(User.username_key).offset(offset)
+        where.append(User.username_key > after)
+    stmt = (select(_id(User.id), User.username, User.username_key, User.full_name, User.department).where(*where)
+            .order_by(User.username_key).offset(offset))
     if limit is not None:
         stmt = stmt.limit(limit)
-    return list(session.scalars(stmt)), total
+    return [_Person(*row) for row in session.execute(stmt)], total
 
 
-def _cells_for(session: Session, people: list[User], function_id: uuid.UUID | None, now: datetime
+def _required_by_function(session: Session, function_ids: list[str]) -> dict[str, set[str]]:
+    """Function id -> the ids of the documents it requires (type requirements expanded), all as text."""
+    out: dict[str, set[str]] = {f: set() for f in function_ids}
+    if not function_ids:
+        return out
+    wanted = TrainingRequirement.function_id.in_([uuid.UUID(f) for f in function_ids])
+    direct = select(_id(TrainingRequirement.function_id), _id(TrainingRequirement.document_id)).where(
+        wanted, TrainingRequirement.removed_at.is_(None), TrainingRequirement.document_id.is_not(None))
+    by_type = select(_id(TrainingRequirement.function_id), _id(Document.id)).join(
+        Document, Document.type_id == TrainingRequirement.type_id).where(
+        wanted, TrainingRequirement.removed_at.is_(None), TrainingRequirement.type_id.is_not(None),
+        or_(TrainingRequirement.department == "", TrainingRequirement.department == Document.department))
+    for function_id, document_id in [*session.execute(direct), *session.execute(by_type)]:
+        out[function_id].add(document_id)
+    return out
+
+
+def _cells_for(session: Session, people: list[_Person], function_id: uuid.UUID | None, now: datetime
                ) -> tuple[list[Column], list[Row]]:
-    ids = [u.id for u in people]
-    if not ids:
+    if not people:
         return [], []
+    ids = [p.id for p in people]
+    user_ids = [uuid.UUID(i) for i in ids]  # filters use the typed columns (and their indexes)
+    holds = UserJobFunction.user_id.in_(user_ids)
     grants = session.execute(
-        select(UserJobFunction.user_id, JobFunction.id, JobFunction.code)
+        select(_id(UserJobFunction.user_id), _id(JobFunction.id), JobFunction.code)
         .join(JobFunction, JobFunction.id == UserJobFunction.function_id)
-        .where(UserJobFunction.user_id.in_(ids), UserJobFunction.revoked_at.is_(None), JobFunction.active.is_(True))
+        .where(holds, UserJobFunction.revoked_at.is_(None), JobFunction.active.is_(True))
     ).all()
-    functions_by_user: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+    functions_by_user: dict[str, list[tuple[str, str]]] = {}
     for user_id, fid, code in grants:
         functions_by_user.setdefault(user_id, []).append((fid, code))
-    required = training.required_documents(session, {fid for _, fid, _ in grants})
-    shown = required.get(function_id, set()) if function_id else set().union(*required.values()) if required else set()
-    docs = {d.id: d for d in session.scalars(select(Document).where(Document.id.in_(list(shown))))} if shown else {}
-    effective = dict(session.execute(select(Revision.document_id, Revision.id).where(
-        Revision.document_id.in_(list(docs)), Revision.state == State.EFFECTIVE)).all()) if docs else {}
-    versions = {rid: f"{ma}.{mi}" for rid, ma, mi in session.execute(select(
-        Revision.id, Revision.major, Revision.minor).where(Revision.id.in_(list(effective.values()))))} \
-        if effective else {}
-    columns = sorted((Column(d.id, d.number, d.title, versions.get(effective.get(d.id), "")) for d in docs.values()),
+    required = _required_by_function(session, sorted({fid for _, fid, _ in grants}))
+    if function_id:
+        shown = next((docs for fid, docs in required.items() if uuid.UUID(fid) == function_id), set())
+    else:
+        shown = set().union(*required.values())
+    shown_ids = [uuid.UUID(d) for d in shown]
+    docs = session.execute(select(_id(Document.id), Document.number, Document.title)
+                           .where(Document.id.in_(shown_ids))).all() if shown else []
+    effective = {d: (rid, f"{ma}.{mi}") for d, rid, ma, mi in session.execute(
+        select(_id(Revision.document_id), _id(Revision.id), Revision.major, Revision.minor)
+        .where(Revision.document_id.in_(shown_ids), Revision.state == State.EFFECTIVE))} if docs else {}
+    columns = sorted((Column(d, number, title, effective.get(d, ("", ""))[1]) for d, number, title in docs),
                      key=lambda c: c.number)
     # the live assignment of each person on each effective revision, with the record that completed it
-    found: dict[tuple[uuid.UUID, uuid.UUID], Cell] = {}
+    found: dict[tuple[str, str], Cell] = {}
     if effective:
+        version_of = {rid: version for rid, version in effective.values()}
         rows = session.execute(
-            select(TrainingAssignment.user_id, TrainingAssignment.document_id, TrainingAssignment.id,
-                   TrainingAssignment.state, TrainingAssignment.due_at, TrainingAssignment.completed_at,
+            select(_id(TrainingAssignment.user_id), _id(TrainingAssignment.document_id), _id(TrainingAssignment.id),
+                   _id(TrainingAssignment.revision_id), TrainingAssignment.state, TrainingAssignment.due_at,
                    TrainingRecord.version, TrainingRecord.performed_at)
             .outerjoin(TrainingRecord, TrainingRecord.id == TrainingAssignment.record_id)
-            .where(TrainingAssignment.user_id.in_(ids), TrainingAssignment.revision_id.in_(list(effective.values())),
+            .where(TrainingAssignment.user_id.in_(user_ids),
+                   TrainingAssignment.revision_id.in_([uuid.UUID(r) for r in version_of]),
                    TrainingAssignment.state.in_(("open", "completed")))
         ).all()
-        for user_id, document_id, aid, state, due_at, completed_at, trained_version, performed_at in rows:
-            version = versions.get(effective[document_id], "")
-            if state == "completed":
-                found[(user_id, document_id)] = Cell(Status.COMPLETE, trained_version or version,
-                                                     performed_at or completed_at, aid)
+        for user_id, document_id, aid, rid, state, due_at, trained_version, performed_at in rows:
+            if state == "completed":  # a completed assignment always has its record
+                found[(user_id, document_id)] = Cell(Status.COMPLETE, trained_version or version_of[rid],
+                                                     performed_at, _dashed(aid))
             else:
-                found[(user_id, document_id)] = Cell(rules.status_of(state, due_at, now), version, due_at, aid)
+                found[(user_id, document_id)] = Cell(rules.status_of(state, due_at, now), version_of[rid], due_at,
+                                                     _dashed(aid))
     out_rows = []
-    for u in people:
-        mine = functions_by_user.get(u.id, [])
+    for p in people:
+        mine = functions_by_user.get(p.id, [])
         needed = set().union(*(required.get(fid, set()) for fid, _ in mine)) if mine else set()
         cells = []
+        append = cells.append
         for col in columns:
             if col.document_id not in needed:
-                cells.append(NOT_REQUIRED)
+                append(NOT_REQUIRED)
             elif not col.version:
-                cells.append(Cell(Status.NO_VERSION))
+                append(NO_VERSION)
             else:
-                cells.append(found.get((u.id, col.document_id), Cell(Status.NO_VERSION)))
-        out_rows.append(Row(u.id, u.username, u.full_name, u.department, sorted(c for _, c in mine), cells))
+                append(found.get((p.id, col.document_id), NO_VERSION))
+        out_rows.append(Row(_dashed(p.id), p.username, p.name, p.department, sorted(c for _, c in mine), cells))
+    for col in columns:
+        col.document_id = _dashed(col.document_id)
     return columns, out_rows
 
 
@@ -347,7 +400,7 @@ def iter_matrix_csv(read: Callable[[], AbstractContextManager[Session]], *, now:
             if not people:
                 return
             columns, rows = _cells_for(session, people, function_id, now)
-            after = people[-1].username_key
+            after = people[-1].key
         lines = []
         for row in rows:
             functions = " ".join(row.functions)

@@ -59,6 +59,7 @@ def record_view(session: Session, *, principal: Principal, assignment_id: uuid.U
     """The person opened the revision of their assignment: recorded (first time on the assignment, every time in
     the trail). This unlocks the sign button; it never completes anything (TR-RU)."""
     assert principal.user is not None
+    log.lock_head(session)  # the lock order of every transaction that changes assignments: head, then rows
     a = training.find_assignment(session, assignment_id, lock=True)
     _own(a, principal.user.id)
     r = session.get(Revision, a.revision_id)
@@ -92,6 +93,9 @@ def prepare_acknowledgement(session: Session, config: AccountConfig, *, user_id:
 
 
 def _lock(session: Session, user_id: uuid.UUID, assignment_id: uuid.UUID) -> tuple[User, TrainingAssignment, Revision]:
+    """Lock in the order every transaction that changes assignments uses: the audit head first (a revision taking
+    effect appends, then supersedes assignments), then the signer and the assignment."""
+    log.lock_head(session)
     user = session.get(User, user_id, populate_existing=True, with_for_update={"key_share": True})
     assert user is not None
     a = session.execute(select(TrainingAssignment).where(TrainingAssignment.id == assignment_id).with_for_update()

@@ -126,6 +126,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_training_assignments_document_user', ['document_id', 'user_id'], unique=False)
         batch_op.create_index('ix_training_assignments_revision_state', ['revision_id', 'state'], unique=False)
         batch_op.create_index('ix_training_assignments_state_due', ['state', 'due_at'], unique=False)
+        batch_op.create_index('ix_training_assignments_user_revision', ['user_id', 'revision_id', 'state'],
+                              unique=False)
         batch_op.create_index('ix_training_assignments_user_state', ['user_id', 'state'], unique=False)
         batch_op.create_index('uq_training_assignments_live', ['user_id', 'revision_id'], unique=True, sqlite_where=sa.text("state IN ('open', 'completed')"), postgresql_where=sa.text("state IN ('open', 'completed')"))
 

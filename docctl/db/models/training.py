@@ -98,6 +98,8 @@ class TrainingAssignment(Base):
               postgresql_where=text("state IN ('open', 'completed')")),
         CheckConstraint(f"state IN ({', '.join(repr(s) for s in ASSIGNMENT_STATES)})", name="state"),
         Index("ix_training_assignments_user_state", "user_id", "state"),
+        # the matrix and compliance look up one person's assignment on one revision, millions of times
+        Index("ix_training_assignments_user_revision", "user_id", "revision_id", "state"),
         Index("ix_training_assignments_revision_state", "revision_id", "state"),
         Index("ix_training_assignments_document_user", "document_id", "user_id"),
         Index("ix_training_assignments_state_due", "state", "due_at"),
