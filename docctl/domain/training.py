@@ -24,6 +24,7 @@ class Status(StrEnum):
     OVERDUE = "overdue"  # assigned, due date passed
     NOT_REQUIRED = "not_required"  # none of the person's functions requires the document
     NO_VERSION = "no_version"  # required, but the document has no effective version yet
+    NOT_ASSIGNED = "not_assigned"  # required and in force, but no training assigned (e.g. the person is inactive)
 
 
 STATUS_LABELS: dict[Status, str] = {
@@ -32,6 +33,7 @@ STATUS_LABELS: dict[Status, str] = {
     Status.OVERDUE: "Overdue",
     Status.NOT_REQUIRED: "Not required",
     Status.NO_VERSION: "No effective version",
+    Status.NOT_ASSIGNED: "Not assigned",
 }
 
 
@@ -52,7 +54,7 @@ def status_of(state: str | None, due_at: datetime | None, now: datetime) -> Stat
         return Status.COMPLETE
     if state == "open" and due_at is not None:
         return Status.OVERDUE if due_at <= now else Status.DUE
-    return Status.NO_VERSION
+    return Status.NOT_ASSIGNED
 
 
 def percent(complete: int, total: int) -> int | None:

@@ -291,7 +291,7 @@ def import_file(session: Session, *, principal: Principal, data: bytes, filename
     report = check_file(session, data)
     if report.problem:
         return report
-    if report.rejected and not accept_partial:
+    if (report.rejected and not accept_partial) or not report.accepted:
         return report
     functions = {f.code: f for f in session.scalars(select(JobFunction))}
     for row in report.accepted:
@@ -333,6 +333,8 @@ def add_requirement(session: Session, *, principal: Principal, code: str, reason
     principal.require(Permission.TRAINING_MANAGE)
     reason = _reason(reason)
     f = get_function(session, code)
+    if not f.active:
+        raise Conflict(f"The job function {f.code} is inactive: activate it first.")
     active = requirements_of(session, f.id)
     if number:
         d = documents.get_document(session, number)
@@ -392,6 +394,7 @@ def requirement_label(session: Session, req: TrainingRequirement) -> str:
 def set_document_requirement(session: Session, *, principal: Principal, code: str, number: str, required: bool,
                              reason: str, at: datetime, request: RequestInfo | None = None) -> bool:
     """The grid editor's cell: make the function require the document, or not. Returns the new value."""
+    principal.require(Permission.TRAINING_MANAGE)
     f = get_function(session, code)
     d = documents.get_document(session, number)
     existing = session.scalars(select(TrainingRequirement).where(

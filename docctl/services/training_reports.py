@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import String, and_, case, cast, func, or_, select, union
@@ -88,6 +88,7 @@ class Cell(NamedTuple):
 
 NOT_REQUIRED = Cell(Status.NOT_REQUIRED)
 NO_VERSION = Cell(Status.NO_VERSION)
+NOT_ASSIGNED = Cell(Status.NOT_ASSIGNED)
 
 
 @dataclass
@@ -247,7 +248,7 @@ def _cells_for(session: Session, people: list[_Person], function_id: uuid.UUID |
             elif not col.version:
                 append(NO_VERSION)
             else:
-                append(found.get((p.id, col.document_id), NO_VERSION))
+                append(found.get((p.id, col.document_id), NOT_ASSIGNED))
         out_rows.append(Row(_dashed(p.id), p.username, p.name, p.department, sorted(c for _, c in mine), cells))
     for col in columns:
         col.document_id = _dashed(col.document_id)
@@ -381,6 +382,10 @@ def _csv_line(values: list[object]) -> str:
         # a cell starting with = + - @ is read as a formula by spreadsheets: quote it as text
         ["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in values])
     return buffer.getvalue()
+
+
+def _human(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _iso(value: datetime | None) -> str:
@@ -570,20 +575,20 @@ def point_in_time(session: Session, *, principal: Principal, username: str, numb
         how = {"read_and_understood": "signed read and understood", "offline": "was trained by a trainer",
                "carried_over": "signed read and understood"}[record.method]
         answer.explanation = (f"Yes: {user.full_name} {how} version {record.version} at "
-                              f"{_iso(record.performed_at)}, before that moment; version {r.version} was in force.")
+                              f"{_human(record.performed_at)}, before that moment; version {r.version} was in force.")
         if record.recorded_at > at:
-            answer.explanation += f" (The record was entered later, at {_iso(record.recorded_at)}.)"
+            answer.explanation += f" (The record was entered later, at {_human(record.recorded_at)}.)"
         return answer
     later = session.scalars(completing.order_by(TrainingRecord.performed_at).limit(1)).first()
     if later is not None:
         answer.later, answer.record, answer.trained_version = True, later, later.version
         answer.signature = session.get(Signature, later.signature_id) if later.signature_id else None
         answer.explanation = (f"No: version {r.version} was in force, and {user.full_name} completed training on it "
-                              f"only later, at {_iso(later.performed_at)}.")
+                              f"only later, at {_human(later.performed_at)}.")
     elif answer.assignment is not None and answer.assignment.assigned_at <= at:
         due = answer.assignment.due_at
         answer.explanation = (f"No: version {r.version} was in force; training on it was assigned and "
-                              f"{'overdue' if due <= at else 'not yet due'} (due {_iso(due)}).")
+                              f"{'overdue' if due <= at else 'not yet due'} (due {_human(due)}).")
     else:
         answer.explanation = (f"No: version {r.version} was in force, and {user.full_name} had no training record "
                               "for it" + ("" if required else " (no job function required it then)") + ".")

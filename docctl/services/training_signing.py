@@ -22,7 +22,7 @@ from docctl.audit.tags import Tag
 from docctl.db.models import Revision, Signature, TrainingAssignment, TrainingRecord, User
 from docctl.domain import training as rules
 from docctl.domain.lifecycle import State
-from docctl.domain.policy import Permission
+from docctl.domain.policy import Permission, allows
 from docctl.errors import Conflict, InvalidInput, PermissionDenied
 from docctl.services import accounts, approvals, notifications, sessions, training
 from docctl.services.approvals import PreparedSignature
@@ -64,6 +64,10 @@ def record_view(session: Session, *, principal: Principal, assignment_id: uuid.U
     _own(a, principal.user.id)
     r = session.get(Revision, a.revision_id)
     assert r is not None
+    if r.state not in (State.EFFECTIVE, State.APPROVED) and not principal.can(Permission.DOCUMENTS_READ_ALL):
+        # an old assignment is no way round visibility: staff read versions in force (ISO-4.2.4d)
+        raise PermissionDenied(f"Version {r.version} is {r.state.replace('_', ' ')}; only versions in force can be "
+                               "opened from training.")
     if a.opened_at is None:
         a.opened_at = at
     log.append(session, Tag.TRAINING_VIEW, actor=principal.actor,
@@ -85,6 +89,8 @@ def prepare_acknowledgement(session: Session, config: AccountConfig, *, user_id:
         raise Conflict("Open the document and read it first: the sign button is available once you have opened it.")
     if meaning.strip() != rules.READ_AND_UNDERSTOOD:
         raise InvalidInput(f"Confirm the meaning of this signature: {rules.READ_AND_UNDERSTOOD}.")
+    if not allows(user.roles, Permission.SIGN):
+        raise PermissionDenied("Your roles do not sign electronic records.")
     readiness = accounts.signing_readiness(user)
     if not readiness.ready:
         raise PermissionDenied("You cannot sign yet: " + "; ".join(readiness.missing()) + ".")

@@ -199,13 +199,12 @@ def v2_waiting_for_qa(api: Api, number: str) -> tuple[str, uuid.UUID]:
 
 @pytest.mark.req("TR-RU", "TR-MATRIX")
 @pytest.mark.parametrize("mode", MODES)
-def test_acknowledging_v1_while_v2_takes_effect_either_completes_it_or_supersedes_it(sqlite_crew: Api, mode: str):
-    """SQLite only for now: on PostgreSQL this race deadlocks (reported with issue 5). The last approval appends
-    its signature event (locking the audit head) and only then, in `training.on_effective`, updates the person's
-    open assignment on version 1; the acknowledgement locks that assignment row first (`_lock`) and then waits
-    for the audit head. PostgreSQL aborts one of the two with "deadlock detected" (a 500 through the API). Switch
-    the fixture to `crew` once the lock order is fixed."""
-    api, env = sqlite_crew, sqlite_crew.env
+def test_acknowledging_v1_while_v2_takes_effect_either_completes_it_or_supersedes_it(crew: Api, mode: str):
+    """The last approval appends its signature event (locking the audit head) and then, in
+    `training.on_effective`, supersedes the person's open assignment on version 1; the acknowledgement takes the
+    audit head before the assignment row (`log.lock_head`), so the two wait for each other instead of
+    deadlocking on PostgreSQL."""
+    api, env = crew, crew.env
     ann = user(env, "ann")
     outcomes: Counter[str] = Counter()
     for n in range(ROUNDS):

@@ -46,14 +46,14 @@ def _approver_must_know(api: Api) -> tuple[str, str]:
     number = api.document("Sample handling")
     version = api.upload(number)
     api.ok(api.post("writer", f"/api/v1/documents/{number}/revisions/{version}/submit", json={}))
-    [review] = api.ok(api.get("rev", "/api/v1/tasks"))
+    [review] = api.ok(api.get("rev", "/api/v1/tasks?kind=approval"))
     assert api.post("rev", f"/api/v1/tasks/{review['id']}/sign",
                     json={"username": "rev", "password": STRONG, "meaning": review["meaning"]}).status_code == 201
     return governing, number
 
 
 def _sign_as_approver(api: Api):  # type: ignore[no-untyped-def]
-    [task] = api.ok(api.get("appr", "/api/v1/tasks"))
+    [task] = api.ok(api.get("appr", "/api/v1/tasks?kind=approval"))
     return api.post("appr", f"/api/v1/tasks/{task['id']}/sign",
                     json={"username": "appr", "password": STRONG, "meaning": task["meaning"]})
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,8 +20,9 @@ from docctl import signatures
 from docctl.domain.passwords import MAX_PASSWORD_LENGTH
 from docctl.domain.policy import Permission
 from docctl.errors import LoginFailed
-from docctl.services import approvals, documents, revisions, sessions, signature_check, signing_keys
+from docctl.services import approvals, documents, revisions, sessions, signature_check, signing_keys, training
 from docctl.web.deps import Caller, Info, RequireApi, State
+from docctl.web.routes.training_api import task_json as training_task_json
 
 router = APIRouter(prefix="/api/v1")
 
@@ -60,8 +61,9 @@ class RejectRequest(Strict):
 
 
 def task_json(task: Any, revision: Any) -> dict[str, Any]:
-    return {"id": str(task.id), "document": revision.document.number, "title": revision.document.title,
-            "version": revision.version, "stage": task.stage_name, "meaning": task.meaning, "state": task.state,
+    return {"id": str(task.id), "kind": "approval", "document": revision.document.number,
+            "title": revision.document.title, "version": revision.version, "stage": task.stage_name,
+            "meaning": task.meaning, "state": task.state,
             "content_sha256": revision.source_sha256, "created_at": task.created_at.isoformat()}
 
 
@@ -91,9 +93,17 @@ def recall(number: str, version: str, body: Recall, state: State, info: Info, ca
 
 
 @router.get("/tasks")
-def my_tasks(state: State, caller: Reader) -> list[dict[str, Any]]:
+def my_tasks(state: State, caller: Reader,
+             kind: Annotated[str, Query(pattern="^(|approval|training)$")] = "") -> list[dict[str, Any]]:
+    """The caller's open tasks: approval signatures (`kind: approval`, signed at /tasks/{id}/sign) and training to
+    read and acknowledge (`kind: training`, at /training/assignments/{id}/acknowledge); `?kind=` keeps one."""
+    now = state.clock.now()
     with state.db.read() as s:
-        return [task_json(t, r) for t, r in approvals.open_tasks(s, caller.user.id)]
+        found = [] if kind == "training" else [task_json(t, r) for t, r in approvals.open_tasks(s, caller.user.id)]
+        if kind != "approval":
+            found += [training_task_json(a, r, now) for a, r in training.my_assignments(s, caller.user.id)
+                      if a.state == "open"]
+        return found
 
 
 @router.post("/tasks/{task_id}/sign", status_code=201)

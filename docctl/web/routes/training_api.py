@@ -190,7 +190,7 @@ def _assignment_json(s: Session, a: TrainingAssignment, r: Revision, now: dateti
     return out
 
 
-def _task_json(a: TrainingAssignment, r: Revision, now: datetime) -> dict[str, Any]:
+def task_json(a: TrainingAssignment, r: Revision, now: datetime) -> dict[str, Any]:
     return {"id": str(a.id), "kind": "training", "document": r.document.number, "title": r.document.title,
             "version": r.version, "meaning": rules.READ_AND_UNDERSTOOD, "state": a.state, "status": _status(a, now),
             "content_sha256": r.source_sha256, "created_at": _t(a.assigned_at), "due_at": _t(a.due_at),
@@ -374,7 +374,7 @@ def training_tasks(state: State, caller: Anyone) -> list[dict[str, Any]]:
     """The caller's open training: what to read and sign "read and understood", soonest due first."""
     now = state.clock.now()
     with state.db.read() as s:
-        return [_task_json(a, r, now) for a, r in training.my_assignments(s, caller.user.id) if a.state == "open"]
+        return [task_json(a, r, now) for a, r in training.my_assignments(s, caller.user.id) if a.state == "open"]
 
 
 @router.get("/training/assignments/{assignment_id}")

@@ -67,6 +67,7 @@ def _query(**values: object) -> str:
 _Cell = tuple[str, str, str, str]
 _BLANK: _Cell = ("", "", "", "")
 _NO_VERSION: _Cell = ("trm-none", "no version", "", "")
+_NOT_ASSIGNED: _Cell = ("trm-none", "not assigned", "", "")
 _SHOWN = {Status.COMPLETE: "trm-ok", Status.DUE: "trm-due", Status.OVERDUE: "trm-over"}
 
 
@@ -92,6 +93,8 @@ def _cells(m: training_reports.Matrix, zone: str) -> list[list[_Cell]]:
                 append(_BLANK)
             elif status is Status.NO_VERSION:
                 append(_NO_VERSION)
+            elif status is Status.NOT_ASSIGNED:
+                append(_NOT_ASSIGNED)
             else:
                 label = f"Complete v{c.version}" if status is Status.COMPLETE else STATUS_LABELS[status]
                 href = f"/training/assignments/{c.assignment_id}" if c.assignment_id else ""
@@ -112,7 +115,7 @@ def matrix(request: Request, state: State, caller: Reader, department: Text = ""
     counts = m.counts()
     totals = [(css, STATUS_LABELS[status], counts[status]) for status, css in
               ((Status.COMPLETE, "trm-ok"), (Status.DUE, "trm-due"), (Status.OVERDUE, "trm-over"),
-               (Status.NO_VERSION, "trm-none"))]
+               (Status.NO_VERSION, "trm-none"), (Status.NOT_ASSIGNED, "trm-none"))]
     filters = _query(department=department, function=function)
     return render(request, "pages/training/matrix.html", "partials/_training_report_matrix.html", caller=caller,
                   m=m, rows=list(zip(m.rows, _cells(m, caller.user.time_zone), strict=True)), totals=totals,
