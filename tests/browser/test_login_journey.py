@@ -92,7 +92,7 @@ def test_first_login_change_password_dashboard_logout(live_server: LiveServer, n
     assert "Nothing waiting for you" in tasks.locator(".empty").inner_text()
     assert tab.htmx_loaded(), "htmx did not load on the dashboard"
     # Alice is an author: no administration or audit pages in her menu.
-    assert page.locator("nav[aria-label=Main] a").all_inner_texts() == ["Dashboard", "Documents"]
+    assert page.locator("nav[aria-label=Main] a").all_inner_texts() == ["Dashboard", "Documents", "My training"]
     tab.shot("dashboard")
 
     # Log out: back on the login page, and the old session is dead on the server, not just forgotten by the
@@ -179,7 +179,7 @@ def test_admin_creates_user_grants_role_and_the_grant_is_audited(
     first_login(inspector, "irene")
     # Inspectors read the user list (periodic access review) and the audit trail, and manage nothing.
     menu = inspector.page.locator("nav[aria-label=Main] a").all_inner_texts()
-    assert menu == ["Dashboard", "Documents", "Users", "Audit trail"], menu
+    assert menu == ["Dashboard", "Documents", "Training matrix", "Users", "Audit trail"], menu
     inspector.go("/audit")
     grant_code = inspector.page.locator("code", has_text="role:grant")
     row = inspector.page.locator("table.audit tbody tr", has=grant_code)
