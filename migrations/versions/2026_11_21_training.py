@@ -169,7 +169,7 @@ def upgrade() -> None:
     op.create_index('uq_signatures_read_and_understood', 'signatures', ['assignment_id'], unique=True, sqlite_where=sa.text("assignment_id IS NOT NULL AND meaning = 'Read and understood'"), postgresql_where=sa.text("assignment_id IS NOT NULL AND meaning = 'Read and understood'"))
 
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('department', sa.String(length=12), server_default='', nullable=False))
+        batch_op.add_column(sa.Column('department', sa.String(length=12), server_default=sa.text("''"), nullable=False))
 
     append_only(("training_records",))
 

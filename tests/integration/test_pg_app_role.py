@@ -34,6 +34,7 @@ HISTORY_COLUMN = {
     "approval_routes": "reason",
     "route_stages": "name",
     "signatures": "meaning",
+    "training_records": "result",
 }
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -130,6 +131,21 @@ def seeded(pg_url: str, app: Engine) -> None:
                 " VALUES (:i, :r, :u, :k, 'Jane Smith', '', 'Approved', :t, 'v1', 'm', 'h', 's')"
             ),
             {"i": uuid.uuid4(), "r": revision_id, "u": USER_ID, "k": key_id, "t": T0},
+        )
+        assignment_id = uuid.uuid4()
+        conn.execute(
+            text(
+                "INSERT INTO training_assignments (id, user_id, revision_id, document_id, state, assigned_at, due_at)"
+                " VALUES (:a, :u, :r, :d, 'open', :t, :t)"
+            ),
+            {"a": assignment_id, "u": USER_ID, "r": revision_id, "d": document_id, "t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO training_records (id, assignment_id, user_id, revision_id, method, result, performed_at,"
+                " recorded_at, note, version) VALUES (:i, :a, :u, :r, 'offline', 'passed', :t, :t, '', '1.0')"
+            ),
+            {"i": uuid.uuid4(), "a": assignment_id, "u": USER_ID, "r": revision_id, "t": T0},
         )
 
 

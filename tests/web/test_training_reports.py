@@ -203,7 +203,7 @@ def test_the_matrix_shows_each_persons_status_on_the_version_in_force(team):
     assert 'href="/training/people/carol">Carol Clark</a>' in html
     found = re.findall(r"<li class=\"trm-\w+\"><strong>(\d+)</strong> ([^<]+)</li>", html)
     totals = {label: int(n) for n, label in found}
-    assert totals == {"Complete": 1, "Due": 1, "Overdue": 1, "No effective version": 2}
+    assert totals == {"Complete": 1, "Due": 1, "Overdue": 1, "No effective version": 2, "Not assigned": 0}
     for link in ("/training/matrix.csv", "/training/compliance", "/training/overdue", "/training/point-in-time"):
         assert f'href="{link}"' in html
 

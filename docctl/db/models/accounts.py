@@ -28,7 +28,7 @@ class User(Base):
     title: Mapped[str200] = mapped_column(default="")
     email: Mapped[str200] = mapped_column(default="")
     time_zone: Mapped[str64] = mapped_column(default="UTC")
-    department: Mapped[str] = mapped_column(String(12), default="", server_default="")
+    department: Mapped[str] = mapped_column(String(12), default="", server_default=text("''"))
     status: Mapped[str] = mapped_column(String(16), default="active")
     password_hash: Mapped[str] = mapped_column(String(255))
     password_set_at: Mapped[utc_timestamp]
