@@ -551,13 +551,14 @@ def _create(session: Session, d: Document, r: Revision, people: dict[uuid.UUID, 
     session.execute(insert(TrainingAssignment), rows)
     if records:
         session.execute(insert(TrainingRecord), records)
-    for row in rows:
-        carried_over = row["state"] == "completed"
-        log.append(session, Tag.TRAINING_CARRY if carried_over else Tag.TRAINING_ASSIGN, actor=log.SYSTEM,
-                   subject=assignment_subject(names.get(row["user_id"], "?"), d, r, row["id"]), at=at, reason=why,
-                   after={"user": str(row["user_id"]), "revision": str(r.id), "state": row["state"],
-                          "due_at": row["due_at"], "function": str(row["function_id"]),
-                          **({"record": str(row["record_id"])} if carried_over else {})}, request=request)
+    log.append_many(session, [
+        log.Entry(Tag.TRAINING_CARRY if row["state"] == "completed" else Tag.TRAINING_ASSIGN, log.SYSTEM,
+                  assignment_subject(names.get(row["user_id"], "?"), d, r, row["id"]), at, why,
+                  after={"user": str(row["user_id"]), "revision": str(r.id), "state": row["state"],
+                         "due_at": row["due_at"], "function": str(row["function_id"]),
+                         **({"record": str(row["record_id"])} if row["state"] == "completed" else {})},
+                  request=request)
+        for row in rows])
     open_ids = [row["user_id"] for row in rows if row["state"] == "open"]
     if open_ids:
         notifications.notify(session, user_ids=open_ids, kind="training.assigned",
@@ -677,14 +678,14 @@ def on_effective(session: Session, d: Document, r: Revision, previous: Revision 
         for user_id, a in old_open.items():
             a.state, a.closed_at, a.superseded_by_id = "superseded", at, successor.get(user_id)
             a.close_reason = f"superseded by version {r.version}"
-        session.flush()
-        for user_id, a in old_open.items():
-            log.append(session, Tag.TRAINING_SUPERSEDE, actor=log.SYSTEM,
-                       subject=assignment_subject(names.get(user_id, "?"), d, previous, a.id), at=at,
-                       reason=a.close_reason, before={"state": "open"},
-                       after={"state": "superseded", "user": str(user_id),
-                              "superseded_by": str(a.superseded_by_id) if a.superseded_by_id else None},
-                       request=request)
+        log.append_many(session, [
+            log.Entry(Tag.TRAINING_SUPERSEDE, log.SYSTEM,
+                      assignment_subject(names.get(user_id, "?"), d, previous, a.id), at, a.close_reason,
+                      before={"state": "open"},
+                      after={"state": "superseded", "user": str(user_id),
+                             "superseded_by": str(a.superseded_by_id) if a.superseded_by_id else None},
+                      request=request)
+            for user_id, a in old_open.items()])
     return len(created)
 
 

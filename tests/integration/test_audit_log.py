@@ -104,6 +104,29 @@ def test_appends_are_gapless_and_every_root_is_the_root_of_its_prefix(db: Databa
     assert verify(db) == (23, stored[-1].root)
 
 
+@pytest.mark.req("P11-10e.4")
+def test_a_batch_append_writes_exactly_what_appending_one_by_one_writes(db: Database, tmp_path) -> None:
+    """`log.append_many` (one head lock, one insert, one head update) against `append` per event on a second
+    database: the same canonical events, leaves, roots and head."""
+    append_many(db, 3)
+    with db.unit_of_work() as s:
+        written = log.append_many(s, [log.Entry(**event(i)) for i in range(3, 40)])
+    assert [w.seq for w in written] == list(range(4, 41))
+    other = Database.from_url(f"sqlite:///{tmp_path / 'one-by-one.sqlite3'}")
+    from docctl.db.migrate import upgrade
+
+    upgrade(other.engine)
+    try:
+        append_many(other, 40)
+        assert [(r.seq, r.canonical, r.leaf_hash, r.root) for r in rows(db)] == \
+            [(r.seq, r.canonical, r.leaf_hash, r.root) for r in rows(other)]
+        assert verify(db) == verify(other) == (40, rows(other)[-1].root)
+    finally:
+        other.dispose()
+    with db.unit_of_work() as s:
+        assert log.append_many(s, []) == []
+
+
 @pytest.mark.req("P11-10e.1")
 def test_the_event_is_in_the_same_transaction_as_the_change(db: Database) -> None:
     append_many(db, 2)
