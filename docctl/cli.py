@@ -316,6 +316,9 @@ def tick() -> None:
         report = system.tick(s, settings, AccountConfig.from_settings(settings), at=SystemClock().now())
     for line in report.lines():
         typer.echo(line)
+    if not report.skipped:
+        refreshed = system.refresh_reports(database, at=SystemClock().now())
+        typer.echo(f"training compliance summary: {'recomputed' if refreshed else 'up to date'}")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
-from docctl.db.models import HISTORY_TABLES
+from docctl.db.models import DERIVED_TABLES, HISTORY_TABLES
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -39,7 +39,8 @@ def current_revision(engine: Engine) -> str | None:
 def grant_app_role(engine: Engine, role: str) -> list[str]:
     """Give the application role what it needs and no more; returns the statements run.
 
-    History tables: SELECT and INSERT only. Other tables: SELECT, INSERT, UPDATE (nothing is ever deleted).
+    History tables: SELECT and INSERT only. Other tables: SELECT, INSERT, UPDATE (nothing is ever deleted), except
+    derived caches that are not records (`DERIVED_TABLES`), which may also be pruned.
     The role owns nothing, so it can neither drop nor disable the append-only triggers.
     """
     if engine.dialect.name != "postgresql":
@@ -66,6 +67,8 @@ def grant_app_role(engine: Engine, role: str) -> list[str]:
                 statements.append(f"GRANT SELECT, INSERT ON {qt} TO {quoted}")
             elif table == "alembic_version":
                 statements.append(f"GRANT SELECT ON {qt} TO {quoted}")
+            elif table in DERIVED_TABLES:
+                statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {qt} TO {quoted}")
             else:
                 statements.append(f"GRANT SELECT, INSERT, UPDATE ON {qt} TO {quoted}")
         statements.append(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")

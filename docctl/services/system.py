@@ -16,8 +16,10 @@ from docctl.audit.log import Subject
 from docctl.audit.tags import Tag
 from docctl.config import Settings
 from docctl.db.models import AuditEvent
-from docctl.services import approvals, notifications, sessions, signing_keys, training
+from docctl.db.session import Database
+from docctl.services import approvals, notifications, sessions, signing_keys, training, training_reports
 from docctl.services.credentials import AccountConfig
+from docctl.services.principal import Principal
 
 # The settings that govern controls an inspector cares about. Secrets are never recorded.
 RECORDED_SETTINGS = (
@@ -131,6 +133,19 @@ class TickReport:
                 f"training reminders sent: {self.training_reminded}",
                 f"training assignments found overdue: {self.training_overdue}",
                 f"sessions ended (idle or expired): {self.sessions_ended}", f"e-mails sent: {self.emails_sent}"]
+
+
+def refresh_reports(database: Database, *, at: datetime) -> bool:
+    """After a tick, outside its transaction: recompute the training compliance snapshot if anything changed it,
+    so the summary page answers at once (a read transaction for the computation, a short write to keep it)."""
+    operator = Principal.operator()
+    with database.read() as s:
+        if training_reports.cached_summary(s, principal=operator) is not None:
+            return False
+        fresh = training_reports.compute_summary(s, principal=operator, now=at)
+    with database.unit_of_work() as s:
+        training_reports.store_summary(s, fresh)
+    return True
 
 
 def tick(session: Session, settings: Settings, config: AccountConfig, *, at: datetime) -> TickReport:

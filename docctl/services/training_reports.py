@@ -13,18 +13,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from sqlalchemy import String, and_, case, cast, func, or_, select, union
+from sqlalchemy import String, and_, case, cast, delete, func, or_, select, union, union_all
 from sqlalchemy.orm import Session
 
 from docctl.audit import log
 from docctl.audit.log import RequestInfo, Subject
 from docctl.audit.tags import Tag
 from docctl.db.models import (
+    AuditEvent,
     Document,
     JobFunction,
     Revision,
     Signature,
     TrainingAssignment,
+    TrainingComplianceSnapshot,
     TrainingRecord,
     TrainingRequirement,
     User,
@@ -334,6 +336,93 @@ def compliance(session: Session, *, principal: Principal, now: datetime) -> tupl
                          sum(x.complete for x in by_department), sum(x.overdue for x in by_department),
                          sum(x.people for x in by_department))
     return by_function, by_department, overall
+
+
+# --- the compliance summary, kept as a snapshot ------------------------------------------------------------------
+
+# Every audit action after which the summary may differ: training itself, job functions and requirements, versions
+# taking effect or leaving it, people leaving or changing department, documents changing department.
+RELEVANT: tuple[Tag, ...] = tuple(t for t in Tag if t.value.startswith(("training", "job_function"))) + (
+    Tag.REVISION_MAKE_EFFECTIVE, Tag.REVISION_SUPERSEDE, Tag.REVISION_RETIRE, Tag.USER_DEACTIVATE, Tag.USER_UPDATE,
+    Tag.DOCUMENT_UPDATE)
+KEEP_SNAPSHOTS = 20
+
+
+@dataclass
+class Summary:
+    by_function: list[Compliance]
+    by_department: list[Compliance]
+    overall: Compliance
+    computed_at: datetime
+    millis: int
+    through_seq: int
+
+
+def last_relevant_seq(session: Session) -> int:
+    """The newest audit event that can change the summary: one index probe per action (action, seq)."""
+    probes = [select(func.max(AuditEvent.seq).label("seq")).where(AuditEvent.action == t.value) for t in RELEVANT]
+    found = session.execute(select(func.max(union_all(*probes).subquery().c.seq))).scalar()
+    return int(found or 0)
+
+
+def _as_payload(parts: tuple[list[Compliance], list[Compliance], Compliance]) -> dict[str, object]:
+    def rows(items: list[Compliance]) -> list[dict[str, object]]:
+        return [{"key": c.key, "name": c.name, "required": c.required, "complete": c.complete, "overdue": c.overdue,
+                 "people": c.people} for c in items]
+
+    by_function, by_department, overall = parts
+    return {"by_function": rows(by_function), "by_department": rows(by_department), "overall": rows([overall])[0]}
+
+
+def _from_payload(payload: dict) -> tuple[list[Compliance], list[Compliance], Compliance]:
+    return ([Compliance(**c) for c in payload["by_function"]], [Compliance(**c) for c in payload["by_department"]],
+            Compliance(**payload["overall"]))
+
+
+def cached_summary(session: Session, *, principal: Principal) -> Summary | None:
+    """The newest snapshot, if nothing that could change it happened since; None otherwise."""
+    principal.require(Permission.TRAINING_READ)
+    snap = session.scalars(select(TrainingComplianceSnapshot).order_by(
+        TrainingComplianceSnapshot.through_seq.desc(), TrainingComplianceSnapshot.computed_at.desc()).limit(1)).first()
+    if snap is None or last_relevant_seq(session) > snap.through_seq:
+        return None
+    return Summary(*_from_payload(snap.payload), snap.computed_at, snap.millis, snap.through_seq)
+
+
+def compute_summary(session: Session, *, principal: Principal, now: datetime) -> Summary:
+    """The summary computed now (read-only; the events it reflects are those up to the returned `through_seq`)."""
+    import time
+
+    through = last_relevant_seq(session)  # read first: anything later makes the snapshot stale, never wrong
+    started = time.perf_counter()
+    parts = compliance(session, principal=principal, now=now)
+    return Summary(*parts, now, int((time.perf_counter() - started) * 1000), through)
+
+
+def store_summary(session: Session, summary: Summary) -> None:
+    """Keep a computed summary (and only the newest few)."""
+    session.add(TrainingComplianceSnapshot(
+        computed_at=summary.computed_at, through_seq=summary.through_seq, millis=summary.millis,
+        payload=_as_payload((summary.by_function, summary.by_department, summary.overall))))
+    session.flush()
+    keep = select(TrainingComplianceSnapshot.id).order_by(
+        TrainingComplianceSnapshot.through_seq.desc(), TrainingComplianceSnapshot.computed_at.desc()).limit(
+        KEEP_SNAPSHOTS).scalar_subquery()
+    session.execute(delete(TrainingComplianceSnapshot).where(TrainingComplianceSnapshot.id.not_in(keep)))
+
+
+def summary(read: Callable[[], AbstractContextManager[Session]],
+            write: Callable[[], AbstractContextManager[Session]], *, principal: Principal, now: datetime) -> Summary:
+    """The compliance summary: the snapshot when it is still valid (the scheduler keeps it so), or computed now
+    and kept. `read` and `write` are the database's read and unit-of-work contexts."""
+    with read() as session:
+        found = cached_summary(session, principal=principal)
+        if found is not None:
+            return found
+        fresh = compute_summary(session, principal=principal, now=now)
+    with write() as session:
+        store_summary(session, fresh)
+    return fresh
 
 
 @dataclass(frozen=True)

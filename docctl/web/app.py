@@ -125,6 +125,7 @@ async def _scheduler_loop(state: AppState) -> None:
 def _tick_once(state: AppState) -> None:
     with state.db.unit_of_work() as s:
         system.tick(s, state.settings, state.accounts, at=state.clock.now())
+    system.refresh_reports(state.db, at=state.clock.now())
 
 
 def app_from_environment() -> FastAPI:

@@ -171,6 +171,14 @@ def upgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('department', sa.String(length=12), server_default=sa.text("''"), nullable=False))
 
+    op.create_table('training_compliance_snapshots',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('computed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('through_seq', sa.BigInteger(), nullable=False),
+    sa.Column('millis', sa.Integer(), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_training_compliance_snapshots'))
+    )
     append_only(("training_records",))
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from docctl.audit import log
 from docctl.audit.tags import Tag
-from docctl.db.models import HISTORY_TABLES
+from docctl.db.models import DERIVED_TABLES, HISTORY_TABLES
 from docctl.db.session import Database
 from tests.fixtures.databases import PG_APP, PG_OWNER
 
@@ -225,7 +225,8 @@ def test_the_app_role_cannot_get_around_the_triggers(app: Engine, statement: str
 
 
 def test_the_privilege_matrix_of_every_table(app: Engine) -> None:
-    """History tables: SELECT and INSERT only. Other tables: SELECT, INSERT, UPDATE, never DELETE. The app
+    """History tables: SELECT and INSERT only. Derived caches (not records): also UPDATE and DELETE. Other tables:
+    SELECT, INSERT, UPDATE, never DELETE. The app
     role owns nothing, has no TRIGGER or TRUNCATE right anywhere and no special attributes."""
     privileges = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
     with app.begin() as conn:
@@ -245,6 +246,8 @@ def test_the_privilege_matrix_of_every_table(app: Engine) -> None:
                 expected = {"SELECT", "INSERT"}
             elif table == "alembic_version":
                 expected = {"SELECT"}
+            elif table in DERIVED_TABLES:
+                expected = {"SELECT", "INSERT", "UPDATE", "DELETE"}
             else:
                 expected = {"SELECT", "INSERT", "UPDATE"}
             assert granted == expected, table

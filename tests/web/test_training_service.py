@@ -259,3 +259,30 @@ def test_compliance_per_function_and_department(world):
     assert figures == {"CRA": (4, 1, 2), "DM": (1, 1, 1)}
     assert (overall.required, overall.complete, overall.percent) == (4, 1, 25)
     assert [(c.key, c.required) for c in by_department] == [("-", 4)]
+
+
+@pytest.mark.req("TR-MATRIX")
+def test_the_compliance_summary_is_kept_until_something_changes_it(world):
+    env = world
+    number, v1 = upload(env)
+    function(env, "CRA", number)
+    grant(env, "ann", "CRA")
+    publish(env, number, v1)
+
+    def current():
+        return training_reports.summary(env.db.read, env.db.unit_of_work, principal=OPERATOR, now=env.clock.now())
+
+    first = current()
+    assert (first.overall.required, first.overall.complete) == (1, 0)
+    env.clock.advance(timedelta(minutes=5))
+    again = current()
+    assert again.computed_at == first.computed_at  # the snapshot, not a new computation
+    acknowledge(env, "ann", open_assignment(env, "ann", number).id)  # a training event: the snapshot is stale
+    after = current()
+    assert after.computed_at == env.clock.now() and (after.overall.required, after.overall.complete) == (1, 1)
+    grant(env, "bob", "CRA")
+    with env.db.read() as s:
+        assert training_reports.cached_summary(s, principal=OPERATOR) is None
+    assert system.refresh_reports(env.db, at=env.clock.now()) is True  # the scheduler recomputes it
+    assert system.refresh_reports(env.db, at=env.clock.now()) is False
+    assert current().overall.required == 2

@@ -10,6 +10,7 @@ from docctl.db.models.signing import InstanceAuthority, SigningKey
 from docctl.db.models.training import (
     JobFunction,
     TrainingAssignment,
+    TrainingComplianceSnapshot,
     TrainingRecord,
     TrainingRequirement,
     UserJobFunction,
@@ -29,7 +30,11 @@ HISTORY_TABLES: tuple[str, ...] = (
     "training_records",
 )
 
+# Derived data that is not a record (recomputable caches): the only tables the application may delete from.
+DERIVED_TABLES: tuple[str, ...] = ("training_compliance_snapshots",)
+
 __all__ = [
+    "DERIVED_TABLES",
     "HISTORY_TABLES",
     "ApiToken",
     "ApprovalRoute",
@@ -48,6 +53,7 @@ __all__ = [
     "Signature",
     "SigningKey",
     "TrainingAssignment",
+    "TrainingComplianceSnapshot",
     "TrainingRecord",
     "TrainingRequirement",
     "UserJobFunction",

@@ -7,11 +7,14 @@ import uuid
 from datetime import date
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     Uuid,
@@ -149,3 +152,17 @@ class TrainingRecord(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     recorded_by_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[str64] = mapped_column(default="")  # the version trained on, as the person saw it
+
+
+class TrainingComplianceSnapshot(Base):
+    """The compliance summary as computed at one moment (derived data, not a record): kept so the summary page
+    answers at once however many people there are. Valid while no training-related audit event came after
+    `through_seq`; older snapshots are pruned."""
+
+    __tablename__ = "training_compliance_snapshots"
+
+    id: Mapped[uuid_pk]
+    computed_at: Mapped[utc_timestamp]
+    through_seq: Mapped[int] = mapped_column(BigInteger)  # the last relevant audit event it reflects
+    millis: Mapped[int] = mapped_column(Integer)  # how long computing it took
+    payload: Mapped[dict] = mapped_column(JSON)

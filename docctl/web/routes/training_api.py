@@ -486,11 +486,11 @@ def _compliance_json(c: training_reports.Compliance) -> dict[str, Any]:
 
 @router.get("/training/compliance")
 def compliance(state: State, caller: TrainingReader) -> dict[str, Any]:
-    with state.db.read() as s:
-        by_function, by_department, overall = training_reports.compliance(s, principal=caller.principal,
-                                                                          now=state.clock.now())
-    return {"overall": _compliance_json(overall), "by_function": [_compliance_json(c) for c in by_function],
-            "by_department": [_compliance_json(c) for c in by_department]}
+    found = training_reports.summary(state.db.read, state.db.unit_of_work, principal=caller.principal,
+                                     now=state.clock.now())
+    return {"as_of": found.computed_at.isoformat(), "overall": _compliance_json(found.overall),
+            "by_function": [_compliance_json(c) for c in found.by_function],
+            "by_department": [_compliance_json(c) for c in found.by_department]}
 
 
 @router.get("/training/overdue")

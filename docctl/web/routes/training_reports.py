@@ -149,9 +149,9 @@ def _bars(rows: list[training_reports.Compliance], *, by: str) -> list[Bar]:
 
 @router.get("/training/compliance")
 def compliance(request: Request, state: State, caller: Reader) -> Response:
-    now = state.clock.now()
-    with state.db.read() as s:
-        by_function, by_department, overall = training_reports.compliance(s, principal=caller.principal, now=now)
+    found = training_reports.summary(state.db.read, state.db.unit_of_work, principal=caller.principal,
+                                     now=state.clock.now())
+    by_function, by_department, overall, now = found.by_function, found.by_department, found.overall, found.computed_at
     charts = {
         "function": compliance_bars(_bars(by_function, by="function"), chart_id="chart-function",
                                     title="Training complete per job function"),
