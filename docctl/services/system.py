@@ -142,6 +142,13 @@ def refresh_reports(database: Database, *, at: datetime) -> bool:
     with database.read() as s:
         if training_reports.cached_summary(s, principal=operator) is not None:
             return False
+    if database.engine.dialect.name == "sqlite":
+        # without statistics SQLite may join a million required pairs in the slow order (22 s instead of 5 s
+        # measured); a sampled ANALYZE (1,000 rows per index) takes milliseconds whatever the size
+        with database.unit_of_work() as s:
+            s.execute(text("PRAGMA analysis_limit=1000"))
+            s.execute(text("ANALYZE"))
+    with database.read() as s:
         fresh = training_reports.compute_summary(s, principal=operator, now=at)
     with database.unit_of_work() as s:
         training_reports.store_summary(s, fresh)
