@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from docctl.db.models import (
@@ -69,7 +70,9 @@ def my_training(request: Request, state: State, caller: Anyone) -> Response:
     now = state.clock.now()
     with state.db.read() as s:
         rows = training.my_assignments(s, caller.user.id)
-        records = {a.record_id: s.get(TrainingRecord, a.record_id) for a, _ in rows if a.record_id}
+        ids = [a.record_id for a, _ in rows if a.record_id]
+        records = {rec.id: rec for rec in s.scalars(select(TrainingRecord).where(TrainingRecord.id.in_(ids)))} \
+            if ids else {}
     open_ = [(a, r, rules.status_of(a.state, a.due_at, now)) for a, r in rows if a.state == "open"]
     history = [(a, r, records.get(a.record_id)) for a, r in rows if a.state != "open"]
     return render(request, "pages/training/my.html", caller=caller, open=open_, history=history,
