@@ -313,7 +313,8 @@ def tick() -> None:
     settings = _settings()
     database = _database(settings, migrate_embedded=False)
     with database.unit_of_work() as s:
-        report = system.tick(s, settings, AccountConfig.from_settings(settings), at=SystemClock().now())
+        report = system.tick(s, settings, AccountConfig.from_settings(settings), at=SystemClock().now(),
+                             store=blobstore_from_url(settings.resolved_blobstore_url))
     for line in report.lines():
         typer.echo(line)
     if not report.skipped:

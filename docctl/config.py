@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: int = Field(30, ge=0)  # 0 = no in-process scheduler (use `docctl tick`)
     training_gate: bool = False  # TR-GATE: nobody signs approvals while training on documents in force is open
     training_reminder_days: int = Field(3, ge=0, le=60)  # remind this many days before training falls due
+    checkpoint_minutes: int = Field(5, ge=1)  # sign a checkpoint of the audit trail this often when it grew
     smtp_url: str = ""  # smtp://host:port (e-mail notifications; empty = in-app only)
     mail_from: str = "docctl@localhost"
     pg_app_role: str = "docctl_app"  # the role the application connects as on PostgreSQL

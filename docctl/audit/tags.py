@@ -32,6 +32,7 @@ class Tag(StrEnum):
     SIGNING_KEY_REWRAP = "signing_key:rewrap"
     SIGNING_KEY_RETIRE = "signing_key:retire"
     AUDIT_VERIFY = "audit:verify"
+    AUDIT_CHECKPOINT = "audit:checkpoint"
     STORAGE_SCRUB = "storage:scrub"
     BLOB_STORE = "blob:store"
     DOCUMENT_TYPE_CREATE = "document_type:create"

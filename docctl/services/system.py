@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -14,10 +14,11 @@ from sqlalchemy.orm import Session
 from docctl.audit import log
 from docctl.audit.log import Subject
 from docctl.audit.tags import Tag
+from docctl.blobstore import BlobStore
 from docctl.config import Settings
 from docctl.db.models import AuditEvent
 from docctl.db.session import Database
-from docctl.services import approvals, notifications, sessions, signing_keys, training, training_reports
+from docctl.services import approvals, checkpoints, notifications, sessions, signing_keys, training, training_reports
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal
 
@@ -125,6 +126,7 @@ class TickReport:
     made_effective: int = 0
     training_reminded: int = 0
     training_overdue: int = 0
+    checkpoint: int | None = None  # the tree size of the checkpoint made, if one was
 
     def lines(self) -> list[str]:
         if self.skipped:
@@ -132,7 +134,9 @@ class TickReport:
         return [f"revisions made effective: {self.made_effective}",
                 f"training reminders sent: {self.training_reminded}",
                 f"training assignments found overdue: {self.training_overdue}",
-                f"sessions ended (idle or expired): {self.sessions_ended}", f"e-mails sent: {self.emails_sent}"]
+                f"sessions ended (idle or expired): {self.sessions_ended}", f"e-mails sent: {self.emails_sent}",
+                f"audit checkpoint signed at tree size {self.checkpoint}" if self.checkpoint is not None
+                else "audit checkpoint: none due"]
 
 
 def refresh_reports(database: Database, *, at: datetime) -> bool:
@@ -155,8 +159,12 @@ def refresh_reports(database: Database, *, at: datetime) -> bool:
     return True
 
 
-def tick(session: Session, settings: Settings, config: AccountConfig, *, at: datetime) -> TickReport:
-    """One pass of background work: effective dates, training reminders and overdue training, idle sessions, e-mail."""
+def tick(
+    session: Session, settings: Settings, config: AccountConfig, *, at: datetime, store: BlobStore | None = None
+) -> TickReport:
+    """One pass of background work: effective dates, training reminders and overdue training, idle sessions, e-mail,
+    and (given the blob store) a signed checkpoint of the audit trail when it grew and the last one is older than
+    `checkpoint_minutes`."""
     if session.get_bind().dialect.name == "postgresql":
         locked = session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SCHEDULER_LOCK}).scalar()
         if not locked:
@@ -165,4 +173,19 @@ def tick(session: Session, settings: Settings, config: AccountConfig, *, at: dat
     reminded, overdue = training.sweep(session, at=at, reminder_days=settings.training_reminder_days)
     ended = sessions.sweep_idle(session, config, at=at)
     sent = notifications.send_pending_email(session, smtp_url=settings.smtp_url, mail_from=settings.mail_from, at=at)
-    return TickReport(ended, sent, made_effective=effective, training_reminded=reminded, training_overdue=overdue)
+    made = checkpoint_due(session, settings, store, at=at) if store is not None else None
+    return TickReport(ended, sent, made_effective=effective, training_reminded=reminded, training_overdue=overdue,
+                      checkpoint=made)
+
+
+def checkpoint_due(session: Session, settings: Settings, store: BlobStore, *, at: datetime) -> int | None:
+    """Sign a checkpoint when events were appended since the last one and it is `checkpoint_minutes` old (or there
+    is none); the tree size signed, or None. Last in the tick, so it covers what the tick itself appended."""
+    last = checkpoints.latest(session)
+    if last is not None and at - last.at < timedelta(minutes=settings.checkpoint_minutes):
+        return None
+    if signing_keys.instance_ca(session) is None:
+        return None  # before `docctl init`: nothing to sign with yet
+    row = checkpoints.make_checkpoint(session, store, secret=settings.secret_key.get_secret_value().encode(), at=at,
+                                      made_by="scheduler")
+    return row.tree_size if row is not None else None

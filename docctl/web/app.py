@@ -31,6 +31,7 @@ from docctl.web.routes import (
     approvals,
     approvals_api,
     audit,
+    audit_api,
     auth,
     document_types,
     documents,
@@ -99,6 +100,7 @@ def create_app(
     app.include_router(documents_api.router)
     app.include_router(approvals_api.router)
     app.include_router(training_api.router)
+    app.include_router(audit_api.router)
 
     @app.get("/healthz", dependencies=[Depends(Public())], include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -124,7 +126,7 @@ async def _scheduler_loop(state: AppState) -> None:
 
 def _tick_once(state: AppState) -> None:
     with state.db.unit_of_work() as s:
-        system.tick(s, state.settings, state.accounts, at=state.clock.now())
+        system.tick(s, state.settings, state.accounts, at=state.clock.now(), store=state.blobs)
     system.refresh_reports(state.db, at=state.clock.now())
 
 

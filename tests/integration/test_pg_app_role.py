@@ -35,6 +35,7 @@ HISTORY_COLUMN = {
     "route_stages": "name",
     "signatures": "meaning",
     "training_records": "result",
+    "audit_checkpoints": "made_by",
 }
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -81,6 +82,13 @@ def seeded(pg_url: str, app: Engine) -> None:
                 " VALUES (:s, 1, 'x', 'file', :t)"
             ),
             {"s": "a" * 64, "t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_checkpoints (id, tree_size, root, at, body, signature, blob_sha256, made_by)"
+                " VALUES (:i, 1, :r, :t, :b, :g, :s, 'scheduler')"
+            ),
+            {"i": uuid.uuid4(), "r": b"\0" * 32, "t": T0, "b": b"{}", "g": b"sig", "s": "a" * 64},
         )
         document_id = uuid.uuid4()
         conn.execute(

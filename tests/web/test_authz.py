@@ -62,6 +62,7 @@ def _concrete(path: str) -> str:
         .replace("{assignment_id}", str(uuid.uuid4()))
         .replace("{requirement_id}", str(uuid.uuid4()))
         .replace("{username}", "nobody")
+        .replace("{seq}", "1")
     )
 
 

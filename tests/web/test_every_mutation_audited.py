@@ -662,6 +662,12 @@ def test_every_mutating_route_is_audited(env):
         ("POST", "/api/v1/training/assignments/{assignment_id}/acknowledge"): api_training_acknowledge,
         ("POST", "/api/v1/training/assignments/{assignment_id}/offline"): api_training_offline,
     })
+    def api_checkpoint():
+        client, headers = api_admin()
+        mark()
+        return client.post("/api/v1/checkpoints", headers=headers).json()["checkpoint_id"]
+
+    table[("POST", "/api/v1/checkpoints")] = api_checkpoint
     mutating = {(m, p) for m, p, _ in _routes(env.app) if m not in ("GET", "HEAD", "OPTIONS")}
     assert mutating - EXEMPT == set(table), "a state-changing route has no audit check: add it to the table"
     assert admin_user

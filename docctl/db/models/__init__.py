@@ -2,7 +2,7 @@
 
 from docctl.db.models.accounts import ApiToken, PasswordHistory, User, UserRole, WebSession
 from docctl.db.models.approvals import ApprovalRoute, ApprovalTask, RouteStage, Signature
-from docctl.db.models.audit import AuditEvent, AuditHead
+from docctl.db.models.audit import AuditCheckpoint, AuditEvent, AuditHead
 from docctl.db.models.blobs import Blob
 from docctl.db.models.documents import Document, DocumentHistory, DocumentType, NumberCounter, Revision
 from docctl.db.models.notifications import Notification
@@ -28,6 +28,7 @@ HISTORY_TABLES: tuple[str, ...] = (
     "route_stages",
     "signatures",
     "training_records",
+    "audit_checkpoints",
 )
 
 # Derived data that is not a record (recomputable caches): the only tables the application may delete from.
@@ -39,6 +40,7 @@ __all__ = [
     "ApiToken",
     "ApprovalRoute",
     "ApprovalTask",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
     "Blob",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, LargeBinary, String, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from docctl.db.base import Base, utc_timestamp
+from docctl.db.base import Base, utc_timestamp, uuid_pk
 
 
 class AuditEvent(Base):
@@ -43,3 +43,22 @@ class AuditHead(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     frontier: Mapped[bytes] = mapped_column(LargeBinary)
     root: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditCheckpoint(Base):
+    """Append-only. A signed tree head: `body` is the canonical checkpoint `{"v":1,"type":"docctl.checkpoint",
+    "tree_size","root","at"}` as signed, `signature` the instance CA key's ECDSA P-256 / SHA-256 DER signature over
+    it; `tree_size`, `root` and `at` are copies for lookups, checked against `body` by verification. `blob_sha256`
+    names the copy written to the blob store (body and signature), `made_by` why it was made: "scheduler",
+    "on demand" or "export"."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[uuid_pk]
+    tree_size: Mapped[int] = mapped_column(BigInteger, unique=True)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    at: Mapped[utc_timestamp]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+    blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
+    made_by: Mapped[str] = mapped_column(String(32))
