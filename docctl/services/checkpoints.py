@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from docctl.audit import checkpoints as format
+from docctl.audit import checkpoints as checkpoint_format
 from docctl.audit import log, merkle
 from docctl.audit.canonical import canonical_json
 from docctl.audit.log import RequestInfo, Subject
@@ -88,8 +88,8 @@ def make_checkpoint(
     ca = signing_keys.instance_ca(session)
     if ca is None:
         raise ConfigurationError("there is no instance CA to sign checkpoints: run `docctl init`")
-    body = format.checkpoint_bytes(head.size, head.root, at)
-    signature = format.sign_checkpoint(load_ca_key(ca, secret), body)
+    body = checkpoint_format.checkpoint_bytes(head.size, head.root, at)
+    signature = checkpoint_format.sign_checkpoint(load_ca_key(ca, secret), body)
     ref = store.put(io.BytesIO(blob_document(body, signature)))
     record_blob(session, ref, media_type="application/json", backend=store.name, at=at)
     row = AuditCheckpoint(tree_size=head.size, root=head.root, at=at, body=body, signature=signature,
@@ -125,7 +125,7 @@ def check_consistency(session: Session, store: BlobStore | None = None) -> list[
     for row in rows:
         name = f"checkpoint at tree size {row.tree_size} ({rfc3339(row.at)})"
         try:
-            parsed = format.verify_checkpoint(row.body, row.signature, ca.certificate_pem)
+            parsed = checkpoint_format.verify_checkpoint(row.body, row.signature, ca.certificate_pem)
         except SignatureInvalid as exc:
             problems.append(f"{name}: {exc.reason}")
             parsed = None
