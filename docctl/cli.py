@@ -276,19 +276,101 @@ def user_list() -> None:
             typer.echo(f"{u.username}\t{u.status}\t{','.join(u.roles) or '-'}\t{last}\t{u.full_name}")
 
 
+class _VerifyProgress:
+    """A progress bar on stderr for `audit verify`: bar, events done of the total, events per second. Redrawn in
+    place (carriage return) at most ten times a second. Not click's progressbar, which hides itself whenever
+    stderr is not a terminal, where `--progress` asks for it all the same."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        import time
+
+        self._now = time.monotonic
+        self.start = self._now()
+        self.total = 0
+        self.done = 0
+        self._drawn = 0.0
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        self._draw()
+
+    def advance(self, events: int) -> None:
+        self.done += events
+        if self._now() - self._drawn >= 0.1 or self.done >= self.total:
+            self._draw()
+
+    def rate(self) -> float:
+        elapsed = self._now() - self.start
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    def _draw(self) -> None:
+        self._drawn = self._now()
+        fraction = min(1.0, self.done / self.total) if self.total else 1.0
+        filled = int(fraction * self.WIDTH)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        sys.stderr.write(f"\rverifying audit trail [{bar}] {fraction:4.0%} {self.done}/{self.total} events, "
+                         f"{self.rate():,.0f} events/s")
+        sys.stderr.flush()
+
+    def finish(self) -> None:
+        self._draw()
+        sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute every leaf hash and tree root; exit 1 naming the first event that does not match."""
+def audit_verify(
+    progress: Annotated[bool, typer.Option("--progress", help="Show the progress bar even when stderr is not a "
+                                           "terminal.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Recompute every leaf hash and tree root, then check every signed checkpoint; exit 1 naming the first event
+    that does not match, or each checkpoint problem."""
+    import time
+
+    from sqlalchemy import func, select
+
     from docctl.audit.verify import verify_log
+    from docctl.db.models import AuditCheckpoint
+    from docctl.services import checkpoints
 
     settings = _settings()
     database = _database(settings, migrate_embedded=False)
-    try:
-        with database.read() as s:
-            report = verify_log(s)
-    except AuditTampered as exc:
-        raise _fail(f"AUDIT TRAIL DOES NOT VERIFY: {exc.message}") from None
-    typer.echo(f"audit trail verified: {report.size} events, root {report.root.hex()}")
+    bar = _VerifyProgress() if not quiet and (progress or sys.stderr.isatty()) else None
+    tampered: AuditTampered | None = None
+    started = time.monotonic()
+    with database.read() as s:
+        try:
+            report = verify_log(s, progress=bar.advance if bar else None, total=bar.set_total if bar else None)
+        except AuditTampered as exc:
+            tampered = exc
+        finally:
+            if bar is not None:
+                bar.finish()
+        seconds = time.monotonic() - started
+        count = s.scalar(select(func.count()).select_from(AuditCheckpoint)) or 0
+        problems: list[str] = []
+        if count:  # the blob store is built only when there is a checkpoint to compare with its copy
+            problems = checkpoints.check_consistency(s, blobstore_from_url(settings.resolved_blobstore_url))
+            latest = checkpoints.latest(s)
+            latest_size = latest.tree_size if latest is not None else 0
+    if tampered is not None:
+        typer.echo(f"docctl: AUDIT TRAIL DOES NOT VERIFY: {tampered.message}", err=True)
+    else:
+        typer.echo(f"audit trail verified: {report.size} events, root {report.root.hex()}")
+        if bar is not None:
+            typer.echo(f"verified in {seconds:.2f} s ({report.size / seconds if seconds > 0 else 0:,.0f} events/s)",
+                       err=True)
+    for problem in problems:
+        typer.echo(f"docctl: CHECKPOINT DOES NOT VERIFY: {problem}", err=True)
+    if count and not problems:
+        typer.echo(f"{count} checkpoints verified (latest tree size {latest_size})")
+    elif not count:
+        typer.echo("no checkpoints to verify yet")
+    if tampered is not None or problems:
+        raise typer.Exit(1)
 
 
 @storage_app.command("scrub")

@@ -303,8 +303,15 @@ def _verify_chunk_fast(
     return True
 
 
+Progress = Callable[[int], None]  # called with the number of events just verified
+
+
 def _verify_stream(
-    chunks: Generator[list[Sequence[Any]], None, None], next_seq: int, frontier: Frontier, dialect: str
+    chunks: Generator[list[Sequence[Any]], None, None],
+    next_seq: int,
+    frontier: Frontier,
+    dialect: str,
+    progress: Progress | None = None,
 ) -> int:
     """Verify rows chunk by chunk from `next_seq`, advancing `frontier`; returns the next expected seq."""
     cache: dict = {}
@@ -315,6 +322,8 @@ def _verify_stream(
             if not _verify_chunk_fast(rows, next_seq, frontier, dialect, cache):
                 _verify_rows_slow(rows, next_seq, frontier, dialect)
             next_seq += len(rows)
+            if progress is not None:
+                progress(len(rows))
     finally:
         chunks.close()  # closes the cursor now, not when collected
     return next_seq
@@ -378,10 +387,12 @@ class _Reader:
         return rows[0] if rows else None
 
 
-def _verify_tail(reader: _Reader, next_seq: int, frontier: Frontier) -> VerifyReport:
+def _verify_tail(
+    reader: _Reader, next_seq: int, frontier: Frontier, progress: Progress | None = None
+) -> VerifyReport:
     """Verify every event from `next_seq` on, then the log head; catches up while the head is ahead of the
     events read (other transactions appending, under READ COMMITTED)."""
-    next_seq = _verify_stream(reader.rows(next_seq - 1), next_seq, frontier, reader.dialect)
+    next_seq = _verify_stream(reader.rows(next_seq - 1), next_seq, frontier, reader.dialect, progress)
     while True:
         size = next_seq - 1
         head = reader.head()
@@ -407,7 +418,7 @@ def _verify_tail(reader: _Reader, next_seq: int, frontier: Frontier) -> VerifyRe
                 f"size {size}",
             )
         before = next_seq
-        next_seq = _verify_stream(reader.rows(size), next_seq, frontier, reader.dialect)
+        next_seq = _verify_stream(reader.rows(size), next_seq, frontier, reader.dialect, progress)
         if next_seq == before:
             raise AuditTampered(size + 1, f"event missing (the log head counts {head_size} events)")
 
@@ -553,12 +564,23 @@ def _split_point(top: int, chunk: int) -> int:
 # --- entry point --------------------------------------------------------------------------------------------
 
 
-def verify_log(session: Session, *, batch: int = DEFAULT_BATCH, processes: int | None = None) -> VerifyReport:
+def verify_log(
+    session: Session,
+    *,
+    batch: int = DEFAULT_BATCH,
+    processes: int | None = None,
+    progress: Progress | None = None,
+    total: Callable[[int], None] | None = None,
+) -> VerifyReport:
     """Raise AuditTampered naming the first event that does not verify; return the verified size and root.
 
     `processes`: 1 verifies in this process only; 2 has a helper process verify the upper part of the log
     where the database can be reached again (a SQLite file, PostgreSQL through psycopg); None (the default)
     does that when the log has at least PARALLEL_MIN_EVENTS events and two CPUs are available.
+
+    `total`, if given, is called once with the number of events expected (the largest stored seq) before any is
+    verified; `progress` after each chunk with the number of events just verified. The helper process's part
+    is reported in one step, when its result is accepted. Neither changes the verdict.
     """
     conn = session.connection()
     dialect = conn.dialect.name
@@ -566,7 +588,10 @@ def verify_log(session: Session, *, batch: int = DEFAULT_BATCH, processes: int |
     reader = _Reader(conn.connection.dbapi_connection, dialect, chunk)
 
     low, top = reader.query("SELECT min(seq), max(seq) FROM audit_events")[0]
-    report = _verify_all(session, reader, top if isinstance(top, int) else 0, processes)
+    top = top if isinstance(top, int) else 0
+    if total is not None:
+        total(top)
+    report = _verify_all(session, reader, top, processes, progress)
     if isinstance(low, int | float) and low < 1:  # every read is `seq > n`: rows below 1 are extra
         (canonical,) = reader.query("SELECT canonical FROM audit_events WHERE seq = ?", (low,))[0]
         claimed = _claimed_seq(canonical)
@@ -574,7 +599,9 @@ def verify_log(session: Session, *, batch: int = DEFAULT_BATCH, processes: int |
     return report
 
 
-def _verify_all(session: Session, reader: _Reader, top: int, processes: int | None) -> VerifyReport:
+def _verify_all(
+    session: Session, reader: _Reader, top: int, processes: int | None, progress: Progress | None = None
+) -> VerifyReport:
     dialect, chunk = reader.dialect, reader.chunk
     if processes is None:
         processes = 2 if top >= PARALLEL_MIN_EVENTS and _usable_cpus() >= 2 else 1
@@ -582,11 +609,11 @@ def _verify_all(session: Session, reader: _Reader, top: int, processes: int | No
     spec = _helper_spec(session, dialect) if 0 < split < top else None
     helper = _start_helper({**spec, "split": split, "chunk": chunk}) if spec else None
     if helper is None:
-        return _verify_tail(reader, 1, Frontier())
+        return _verify_tail(reader, 1, Frontier(), progress)
 
     try:
         frontier = Frontier()
-        next_seq = _verify_stream(reader.rows(0, split), 1, frontier, dialect)
+        next_seq = _verify_stream(reader.rows(0, split), 1, frontier, dialect, progress)
         if next_seq <= split:
             raise AuditTampered(next_seq, f"event missing (no stored event after {next_seq - 1})")
         assert helper.stdout is not None  # noqa: S101  (PIPE was asked for)
@@ -603,6 +630,8 @@ def _verify_all(session: Session, reader: _Reader, top: int, processes: int | No
     if result.get("status") in ("ok", "tampered") and result.get("start") == frontier.to_bytes().hex():
         if result["status"] == "tampered":
             raise AuditTampered(result["seq"], result["what"], result["expected"], result["found"])
+        if progress is not None:
+            progress(result["size"] - split)
         return VerifyReport(size=result["size"], root=bytes.fromhex(result["root"]))
     # the helper could not run, failed, or started from a frontier this process did not verify
-    return _verify_tail(reader, split + 1, frontier)
+    return _verify_tail(reader, split + 1, frontier, progress)
