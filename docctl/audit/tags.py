@@ -33,6 +33,7 @@ class Tag(StrEnum):
     SIGNING_KEY_RETIRE = "signing_key:retire"
     AUDIT_VERIFY = "audit:verify"
     AUDIT_CHECKPOINT = "audit:checkpoint"
+    AUDIT_EXPORT = "audit:export"
     STORAGE_SCRUB = "storage:scrub"
     BLOB_STORE = "blob:store"
     DOCUMENT_TYPE_CREATE = "document_type:create"

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from docctl.audit.tags import Tag
@@ -17,6 +17,7 @@ from docctl.domain.policy import Permission, Role, permissions_of
 from docctl.errors import AuditTampered, LoginFailed, PasswordChangeRequired
 from docctl.services import accounts, audit_trail, sessions, training
 from docctl.web.deps import Caller, Info, Public, RequireApi, State
+from docctl.web.routes.audit import export_response
 
 router = APIRouter(prefix="/api/v1")
 
@@ -240,6 +241,19 @@ def audit_events(
         "next_before": page.before,
         "events": [dict(e.event, leaf_hash=e.leaf_hash) for e in page.entries],
     }
+
+
+@router.get("/audit/export.csv")
+def audit_export_csv(
+    state: State, info: Info, caller: Auditor,
+    actor: Annotated[str, Query(max_length=64)] = "", action: Annotated[str, Query(max_length=64)] = "",
+    subject_type: Annotated[str, Query(max_length=32)] = "", subject_id: Annotated[str, Query(max_length=64)] = "",
+    since: datetime | None = None, until: datetime | None = None,
+) -> StreamingResponse:
+    """The trail (with the same filters) as CSV, through a checkpoint made now; the export is recorded first."""
+    filters = audit_trail.TrailFilter(actor=actor, action=action, subject_type=subject_type,
+                                      subject_id=subject_id, since=since, until=until)
+    return export_response(state, caller, info, filters)
 
 
 @router.get("/audit/verify")

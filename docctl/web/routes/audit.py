@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import Response
+from fastapi.responses import Response, StreamingResponse
 
 from docctl.audit.tags import Tag
 from docctl.domain.policy import Permission
 from docctl.errors import InvalidInput
-from docctl.services import audit_trail
-from docctl.web.deps import Caller, Require, State
+from docctl.services import audit_export, audit_trail
+from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.render import render
 
 router = APIRouter()
@@ -34,20 +35,49 @@ def _day(value: str, zone: str, *, end: bool) -> datetime | None:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
+def _filters(zone: str, actor: str, action: str, subject_type: str, subject_id: str, since: str, until: str
+             ) -> audit_trail.TrailFilter:
+    return audit_trail.TrailFilter(
+        actor=actor.strip(), action=action.strip(), subject_type=subject_type.strip(), subject_id=subject_id.strip(),
+        since=_day(since, zone, end=False), until=_day(until, zone, end=True),
+    )
+
+
+def export_response(state: State, caller: Caller, info: Info, filters: audit_trail.TrailFilter) -> StreamingResponse:
+    """Checkpoint and record the export (committed before the first byte), then stream the CSV through it."""
+    now = state.clock.now()
+    with state.db.unit_of_work() as s:
+        tree_size, root = audit_export.prepare_export(
+            s, state.blobs, principal=caller.principal, secret=state.settings.secret_key.get_secret_value().encode(),
+            filters=filters, at=now, request=info)
+    rows = audit_export.iter_audit_csv(state.db.read, filters=filters, through_seq=tree_size)
+    name = f"audit-trail-{tree_size}-{now.astimezone(UTC).date().isoformat()}.csv"
+    return StreamingResponse(rows, media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store",
+        "X-Docctl-Checkpoint-Tree-Size": str(tree_size), "X-Docctl-Checkpoint-Root": root.hex()})
+
+
+@router.get("/audit/export.csv")
+def export_csv(
+    state: State, info: Info, caller: Auditor, actor: Text = "", action: Text = "", subject_type: Text = "",
+    subject_id: Text = "", since: Text = "", until: Text = "",
+) -> StreamingResponse:
+    """The trail with the page's filters (dates in the viewer's time zone) as CSV, through a checkpoint made now."""
+    filters = _filters(caller.user.time_zone, actor, action, subject_type, subject_id, since, until)
+    return export_response(state, caller, info, filters)
+
+
 @router.get("/audit")
 def trail(
     request: Request, state: State, caller: Auditor, actor: Text = "", action: Text = "", subject_type: Text = "",
     subject_id: Text = "", since: Text = "", until: Text = "", before: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    zone = caller.user.time_zone
-    filters = audit_trail.TrailFilter(
-        actor=actor.strip(), action=action.strip(), subject_type=subject_type.strip(), subject_id=subject_id.strip(),
-        since=_day(since, zone, end=False), until=_day(until, zone, end=True),
-    )
+    filters = _filters(caller.user.time_zone, actor, action, subject_type, subject_id, since, until)
     with state.db.read() as s:
         page = audit_trail.events(s, principal=caller.principal, filters=filters, before=before, limit=limit)
     query = {"actor": actor, "action": action, "subject_type": subject_type, "subject_id": subject_id,
              "since": since, "until": until, "limit": limit}
     return render(request, "pages/audit.html", "partials/_audit_rows.html", caller=caller, page=page,
-                  query=query, tags=[t.value for t in Tag])
+                  query=query, tags=[t.value for t in Tag],
+                  export_url="/audit/export.csv?" + urlencode({k: v for k, v in query.items() if v and k != "limit"}))
