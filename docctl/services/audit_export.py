@@ -17,24 +17,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from docctl.audit import log
 from docctl.audit.log import RequestInfo, Subject
 from docctl.audit.tags import Tag
 from docctl.blobstore import BlobStore
-from docctl.db.models import AuditEvent, User
+from docctl.db.models import AuditEvent
 from docctl.domain.policy import Permission
-from docctl.domain.usernames import username_key
 from docctl.errors import NotFound
-from docctl.services import checkpoints
+from docctl.services import audit_trail, checkpoints
 from docctl.services.audit_trail import TrailFilter
 from docctl.services.principal import Principal
 
@@ -68,30 +66,6 @@ def prepare_export(session: Session, store: BlobStore, *, principal: Principal, 
                               "made": made}},
     )
     return row.tree_size, row.root
-
-
-def conditions(session: Session, filters: TrailFilter) -> list[ColumnElement[bool]]:
-    """The trail page's filters (docctl.services.audit_trail.events) as SQL conditions."""
-    out: list[ColumnElement[bool]] = []
-    if filters.actor:
-        actor_id = session.scalars(
-            select(User.id).where(User.username_key == username_key(filters.actor))
-        ).one_or_none()
-        out.append(AuditEvent.actor_id == (actor_id or uuid.UUID(int=0)))
-    if filters.action:
-        if filters.action.endswith(":"):
-            out.append(AuditEvent.action.startswith(filters.action))
-        else:
-            out.append(AuditEvent.action == filters.action)
-    if filters.subject_type:
-        out.append(AuditEvent.subject_type == filters.subject_type)
-    if filters.subject_id:
-        out.append(AuditEvent.subject_id == filters.subject_id)
-    if filters.since:
-        out.append(AuditEvent.at >= filters.since)
-    if filters.until:
-        out.append(AuditEvent.at < filters.until)
-    return out
 
 
 def _csv_line(values: list[object]) -> str:
@@ -128,7 +102,8 @@ def iter_audit_csv(read: Callable[[], AbstractContextManager[Session]], *, filte
         with read() as session:
             rows = session.execute(
                 select(AuditEvent.seq, AuditEvent.canonical, AuditEvent.leaf_hash, AuditEvent.root)
-                .where(*conditions(session, filters), AuditEvent.seq > last, AuditEvent.seq <= through_seq)
+                .where(*audit_trail.filter_conditions(session, filters), AuditEvent.seq > last,
+                       AuditEvent.seq <= through_seq)
                 .order_by(AuditEvent.seq).limit(batch)
             ).all()
         if not rows:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from docctl.audit.verify import VerifyReport, verify_log
@@ -52,30 +52,36 @@ class TrailPage:
     total: int
 
 
+def filter_conditions(session: Session, filters: TrailFilter) -> list[ColumnElement[bool]]:
+    """The trail's filters as SQL conditions (the page, the API and the exports use the same)."""
+    out: list[ColumnElement[bool]] = []
+    if filters.actor:
+        actor_id = session.scalars(
+            select(User.id).where(User.username_key == username_key(filters.actor))
+        ).one_or_none()
+        out.append(AuditEvent.actor_id == (actor_id or uuid.UUID(int=0)))
+    if filters.action:
+        if filters.action.endswith(":"):
+            out.append(AuditEvent.action.startswith(filters.action))
+        else:
+            out.append(AuditEvent.action == filters.action)
+    if filters.subject_type:
+        out.append(AuditEvent.subject_type == filters.subject_type)
+    if filters.subject_id:
+        out.append(AuditEvent.subject_id == filters.subject_id)
+    if filters.since:
+        out.append(AuditEvent.at >= filters.since)
+    if filters.until:
+        out.append(AuditEvent.at < filters.until)
+    return out
+
+
 def events(
     session: Session, *, principal: Principal, filters: TrailFilter, before: int | None = None, limit: int = 50
 ) -> TrailPage:
     principal.require(Permission.AUDIT_READ)
     limit = max(1, min(limit, 500))
-    conditions = []
-    if filters.actor:
-        actor_id = session.scalars(
-            select(User.id).where(User.username_key == username_key(filters.actor))
-        ).one_or_none()
-        conditions.append(AuditEvent.actor_id == (actor_id or uuid.UUID(int=0)))
-    if filters.action:
-        if filters.action.endswith(":"):
-            conditions.append(AuditEvent.action.startswith(filters.action))
-        else:
-            conditions.append(AuditEvent.action == filters.action)
-    if filters.subject_type:
-        conditions.append(AuditEvent.subject_type == filters.subject_type)
-    if filters.subject_id:
-        conditions.append(AuditEvent.subject_id == filters.subject_id)
-    if filters.since:
-        conditions.append(AuditEvent.at >= filters.since)
-    if filters.until:
-        conditions.append(AuditEvent.at < filters.until)
+    conditions = filter_conditions(session, filters)
     total = session.scalars(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
     stmt = select(AuditEvent).where(*conditions)
     if before is not None:
