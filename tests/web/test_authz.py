@@ -147,3 +147,29 @@ def test_every_role_gets_exactly_what_the_policy_grants(env):
         for permission, path in probes.items():
             expected = 200 if role in POLICY[permission] else 403
             assert client.get(path).status_code == expected, (role, permission)
+
+
+# What any logged-in person may change about their own account and session, inspectors included.
+OWN_ACCOUNT = {("POST", "/logout"), ("POST", "/account/password"), ("POST", "/notifications/{notification_id}/read"),
+               ("DELETE", "/api/v1/auth/token")}
+
+
+@pytest.mark.req("P11-10d", "E6-2.12.14/EMA-A6")
+def test_the_inspector_changes_nothing(env):
+    """Read-only in fact: every state-changing route (beyond their own session, password and notifications)
+    refuses an inspector, in the browser and through the API."""
+    env.user("irene", "inspector")
+    browser = login(env.client(), "irene")
+    csrf = page_csrf(browser)
+    headers = api_token(env.client(), "irene")
+    api = env.client()
+    mutating = [(m, p) for m, p, _ in _routes(env.app)
+                if m in ("POST", "PUT", "PATCH", "DELETE") and (m, p) not in PUBLIC_ROUTES | OWN_ACCOUNT]
+    assert len(mutating) > 40
+    for method, path in mutating:
+        url = _concrete(path)
+        if path.startswith("/api/"):
+            response = api.request(method, url, headers=headers, json={"reason": "x", "role": "author"})
+        else:
+            response = browser.request(method, url, headers={"X-CSRF-Token": csrf}, follow_redirects=False)
+        assert response.status_code == 403, f"inspector {method} {path}: {response.status_code}"

@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from docctl.domain import esig
 from docctl.domain.passwords import MAX_PASSWORD_LENGTH
+from docctl.domain.policy import Permission
 from docctl.domain.usernames import username_key
 from docctl.services import accounts, sessions
 from docctl.web.deps import Caller, Info, Require, State
@@ -17,6 +18,8 @@ from docctl.web.render import render
 router = APIRouter(prefix="/account")
 
 Me = Annotated[Caller, Depends(Require())]
+# accepting the accountability statement is for those whose roles sign (inspectors and administrators never do)
+SignerMe = Annotated[Caller, Depends(Require(Permission.SIGN))]
 
 
 def _page(request: Request, state: State, caller: Caller, *, error: str | None = None, status: int = 200) -> Response:
@@ -35,7 +38,7 @@ def signature_page(request: Request, state: State, caller: Me) -> Response:
 
 @router.post("/signature")
 def accept(
-    request: Request, state: State, info: Info, caller: Me,
+    request: Request, state: State, info: Info, caller: SignerMe,
     username: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
     agree: Annotated[bool, Form()] = False,
 ) -> Response:
