@@ -8,7 +8,13 @@ does not make a checkpoint of its own checkpoint events forever.
 
 `check_consistency` re-checks every stored checkpoint (signature, fields, the root stored with the event at
 seq == tree_size, increasing sizes, and optionally the blob store copy). `inclusion_proof` computes the RFC 6962
-audit path for one event from the stored leaf hashes 1..tree_size: O(tree_size) reads and hashes per proof.
+audit path for one event from the cached hashes of complete aligned subtrees (`audit_subtrees`, docctl.audit.tiles)
+and at most two runs of 256 leaf hashes: O(log tree_size) reads and hashes per proof.
+
+The cache is filled by `make_checkpoint` (a write transaction holding the log head's lock, run by the scheduler,
+on demand and by exports) for the checkpoint's tree size, so every checkpoint's proofs find their subtrees cached;
+the first checkpoint after upgrading hashes the whole trail once, later ones only the events since the last. A proof
+(a read-only GET) never writes: what it finds missing it computes in memory for that request only.
 """
 
 from __future__ import annotations
@@ -19,17 +25,17 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from docctl.audit import checkpoints as checkpoint_format
-from docctl.audit import log, merkle
+from docctl.audit import log, merkle, tiles
 from docctl.audit.canonical import canonical_json
 from docctl.audit.log import RequestInfo, Subject
 from docctl.audit.tags import Tag
 from docctl.blobstore import BlobStore
 from docctl.clock import rfc3339
-from docctl.db.models import AuditCheckpoint, AuditEvent, AuditHead
+from docctl.db.models import AuditCheckpoint, AuditEvent, AuditHead, AuditSubtree
 from docctl.domain.policy import Permission
 from docctl.errors import AuditTampered, BlobError, ConfigurationError, InvalidInput, NotFound, SignatureInvalid
 from docctl.services import signing_keys
@@ -88,6 +94,7 @@ def make_checkpoint(
     ca = signing_keys.instance_ca(session)
     if ca is None:
         raise ConfigurationError("there is no instance CA to sign checkpoints: run `docctl init`")
+    fill_subtrees(session, head.size)
     body = checkpoint_format.checkpoint_bytes(head.size, head.root, at)
     signature = checkpoint_format.sign_checkpoint(load_ca_key(ca, secret), body)
     ref = store.put(io.BytesIO(blob_document(body, signature)))
@@ -170,12 +177,62 @@ class InclusionProof:
                 "path": [node.hex() for node in self.path]}
 
 
+class _StoredSubtrees:
+    """The `audit_subtrees` rows as a tiles cache. New hashes are kept in memory, and written by `save` only."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.new: dict[tuple[int, int], bytes] = {}
+
+    def get(self, level: int, index: int) -> bytes | None:
+        found = self.new.get((level, index))
+        if found is None:
+            found = self.session.scalars(
+                select(AuditSubtree.hash).where(AuditSubtree.level == level, AuditSubtree.idx == index)
+            ).first()
+        return found
+
+    def put(self, level: int, index: int, value: bytes) -> None:
+        self.new[(level, index)] = value
+
+    def save(self) -> int:
+        if self.new:
+            self.session.execute(
+                insert(AuditSubtree), [{"level": lv, "idx": ix, "hash": h} for (lv, ix), h in self.new.items()]
+            )
+        saved, self.new = len(self.new), {}
+        return saved
+
+
+def _leaf_reader(session: Session):  # type: ignore[no-untyped-def]
+    def leaves(lo: int, hi: int) -> list[bytes]:
+        """Leaf hashes of events lo+1..hi; AuditTampered when some are missing."""
+        found = list(session.scalars(
+            select(AuditEvent.leaf_hash).where(AuditEvent.seq > lo, AuditEvent.seq <= hi).order_by(AuditEvent.seq)
+        ))
+        if len(found) != hi - lo:
+            raise AuditTampered(lo + len(found) + 1, "events are missing below the checkpoint's tree size")
+        return found
+
+    return leaves
+
+
+def fill_subtrees(session: Session, tree_size: int) -> int:
+    """Cache every complete aligned subtree of events 1..tree_size not cached yet; returns how many were added.
+    Called by `make_checkpoint` in its write transaction, under the log head's lock (so never concurrently)."""
+    cache = _StoredSubtrees(session)
+    tiles.Tiles(_leaf_reader(session), cache).fill(tree_size)
+    return cache.save()
+
+
 def inclusion_proof(session: Session, seq: int, tree_size: int | None = None) -> InclusionProof:
     """The audit path of event `seq` against the checkpoint of `tree_size`, or the latest checkpoint when none is
     given. NotFound for an unknown event or when no checkpoint covers it yet.
 
-    Reads every leaf hash 1..tree_size and hashes the whole tree (O(tree_size)); the recomputed root is checked
-    against the checkpoint's, so a proof is never served from altered leaves."""
+    O(log tree_size) reads and hashes when the checkpoint's subtrees are cached (`make_checkpoint` caches them);
+    whatever is missing is computed in memory, not stored (this runs in read-only requests). The recomputed root
+    is checked against the checkpoint's, so a proof is never served from altered leaves or cache rows; when the
+    cached hashes are wrong the proof is recomputed from the leaves alone (O(tree_size)) before giving up."""
     leaf = session.scalars(select(AuditEvent.leaf_hash).where(AuditEvent.seq == seq)).first() if seq >= 1 else None
     if leaf is None:
         raise NotFound(f"There is no audit event {seq}.")
@@ -189,16 +246,13 @@ def inclusion_proof(session: Session, seq: int, tree_size: int | None = None) ->
             raise NotFound(f"There is no checkpoint at tree size {tree_size}.")
         if tree_size < seq:
             raise InvalidInput(f"The checkpoint at tree size {tree_size} does not cover audit event {seq}.")
-    leaves = list(session.scalars(
-        select(AuditEvent.leaf_hash).where(AuditEvent.seq <= checkpoint.tree_size).order_by(AuditEvent.seq)
-    ))
-    if len(leaves) != checkpoint.tree_size:
-        raise AuditTampered(len(leaves) + 1, "events are missing below the checkpoint's tree size")
-    path = merkle.inclusion_proof(leaves, seq - 1)
-    if merkle.root_from_inclusion_proof(leaf, seq - 1, checkpoint.tree_size, path) != checkpoint.root:
-        raise AuditTampered(seq, "the stored leaf hashes do not lead to the checkpoint's root",
-                            checkpoint.root.hex(), "another root")
-    return InclusionProof(checkpoint, seq, leaf, path)
+    leaves = _leaf_reader(session)
+    for cache in (_StoredSubtrees(session), tiles.MemoryCache()):
+        path = tiles.Tiles(leaves, cache).path(seq - 1, checkpoint.tree_size)
+        if merkle.root_from_inclusion_proof(leaf, seq - 1, checkpoint.tree_size, path) == checkpoint.root:
+            return InclusionProof(checkpoint, seq, leaf, path)
+    raise AuditTampered(seq, "the stored leaf hashes do not lead to the checkpoint's root",
+                        checkpoint.root.hex(), "another root")
 
 
 def checkpoint_json(row: AuditCheckpoint, ca_certificate_pem: bytes | None) -> dict:

@@ -2,7 +2,7 @@
 
 from docctl.db.models.accounts import ApiToken, PasswordHistory, User, UserRole, WebSession
 from docctl.db.models.approvals import ApprovalRoute, ApprovalTask, RouteStage, Signature
-from docctl.db.models.audit import AuditCheckpoint, AuditEvent, AuditHead
+from docctl.db.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditSubtree
 from docctl.db.models.blobs import Blob
 from docctl.db.models.documents import Document, DocumentHistory, DocumentType, NumberCounter, Revision
 from docctl.db.models.notifications import Notification
@@ -32,7 +32,7 @@ HISTORY_TABLES: tuple[str, ...] = (
 )
 
 # Derived data that is not a record (recomputable caches): the only tables the application may delete from.
-DERIVED_TABLES: tuple[str, ...] = ("training_compliance_snapshots",)
+DERIVED_TABLES: tuple[str, ...] = ("training_compliance_snapshots", "audit_subtrees")
 
 __all__ = [
     "DERIVED_TABLES",
@@ -43,6 +43,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
+    "AuditSubtree",
     "Blob",
     "Document",
     "DocumentHistory",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, String, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from docctl.db.base import Base, utc_timestamp, uuid_pk
@@ -62,3 +62,16 @@ class AuditCheckpoint(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary)
     blob_sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"))
     made_by: Mapped[str] = mapped_column(String(32))
+
+
+class AuditSubtree(Base):
+    """Derived, not a record: the RFC 6962 hash of the complete aligned subtree of audit events
+    `idx * 2**level + 1 .. (idx + 1) * 2**level` (levels >= 8), which never changes once those events exist.
+    Inclusion proofs read O(log n) of these instead of every leaf (docctl.audit.tiles); recomputable from
+    `audit_events` at any time, and every proof built from them is checked against a signed checkpoint root."""
+
+    __tablename__ = "audit_subtrees"
+
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
