@@ -2,7 +2,7 @@
 
 from docctl.db.models.accounts import ApiToken, PasswordHistory, User, UserRole, WebSession
 from docctl.db.models.approvals import ApprovalRoute, ApprovalTask, RouteStage, Signature
-from docctl.db.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditSubtree
+from docctl.db.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditSubtree, IntegrityCheck
 from docctl.db.models.blobs import Blob
 from docctl.db.models.documents import Document, DocumentHistory, DocumentType, NumberCounter, Revision
 from docctl.db.models.notifications import Notification
@@ -45,6 +45,7 @@ __all__ = [
     "AuditHead",
     "AuditSubtree",
     "Blob",
+    "IntegrityCheck",
     "Document",
     "DocumentHistory",
     "DocumentType",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from docctl.db.base import Base, utc_timestamp, uuid_pk
+from docctl.db.base import Base, utc_timestamp, utc_timestamp_null, uuid_pk
 
 
 class AuditEvent(Base):
@@ -75,3 +75,27 @@ class AuditSubtree(Base):
     level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class IntegrityCheck(Base):
+    """One run of "verify integrity" started from the browser: who started it, how far it got (updated as it goes,
+    so any app process can show the progress bar) and its outcome. The outcome is also an `audit:verify` event in
+    the trail, which is the record; this row is the run's working state and its readable result."""
+
+    __tablename__ = "integrity_checks"
+    __table_args__ = (Index("ix_integrity_checks_started_at", "started_at"),)
+
+    id: Mapped[uuid_pk]
+    started_at: Mapped[utc_timestamp]
+    started_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[str] = mapped_column(String(16))  # running | passed | failed | error
+    phase: Mapped[str] = mapped_column(String(32))  # events | checkpoints | consistency | done
+    events_total: Mapped[int] = mapped_column(BigInteger)
+    events_done: Mapped[int] = mapped_column(BigInteger)
+    checkpoints_total: Mapped[int] = mapped_column(Integer)
+    checkpoints_done: Mapped[int] = mapped_column(Integer)
+    heartbeat_at: Mapped[utc_timestamp]
+    finished_at: Mapped[utc_timestamp_null]
+    verified_size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    verified_root: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    problems: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of {"where", "what"}
