@@ -1,4 +1,4 @@
-"""RFC 6962 inclusion proofs in O(log n) reads, from a cache of complete aligned subtree hashes.
+"""RFC 6962 inclusion and consistency proofs in O(log n) reads, from a cache of complete aligned subtree hashes.
 
 Every node of the RFC 6962 recursion over D[0:n] is a range [lo, hi) whose left child [lo, lo + k) (k the largest
 power of two below hi - lo) is complete and aligned: exactly 2**level leaves starting at a multiple of 2**level.
@@ -115,6 +115,28 @@ class Tiles:
         local = merkle.inclusion_proof(self._read(lo, hi), index - lo)
         path.reverse()
         return local + path
+
+    def consistency(self, old_size: int, n: int) -> list[bytes]:
+        """The RFC 6962 consistency proof PROOF(old_size, D[0:n]), equal to merkle.consistency_proof(D[0:n],
+        old_size), from O(log n) subtree hashes."""
+        if not 0 <= old_size <= n:
+            raise ValueError("old size outside the tree")
+        if old_size in (0, n):
+            return []
+        proof: list[bytes] = []
+        m, lo, hi, complete = old_size, 0, n, True
+        while m != hi - lo:
+            k = 1 << ((hi - lo - 1).bit_length() - 1)
+            if m <= k:
+                proof.append(self.mth(lo + k, hi))
+                hi = lo + k
+            else:
+                proof.append(self.mth(lo, lo + k))
+                lo, m, complete = lo + k, m - k, False
+        if not complete:
+            proof.append(self.mth(lo, hi))
+        proof.reverse()
+        return proof
 
     def fill(self, n: int) -> None:
         """Cache every complete aligned subtree (level >= tile) of the first n leaves: the perfect subtrees of n's

@@ -44,7 +44,7 @@ from docctl.services.storage import record_blob
 from docctl.signatures import load_ca_key
 
 RECORD_TYPE = "docctl.checkpoint_record"
-MADE_BY = ("scheduler", "on demand", "export")
+MADE_BY = ("scheduler", "on demand", "export", "review")
 
 
 def blob_document(body: bytes, signature: bytes) -> bytes:
@@ -75,8 +75,10 @@ def make_checkpoint(
     made_by: str,
     principal: Principal | None = None,
     request: RequestInfo | None = None,
+    force: bool = False,
 ) -> AuditCheckpoint | None:
-    """A signed checkpoint of the trail as it is now, or None when nothing was appended since the last one.
+    """A signed checkpoint of the trail as it is now, or None when nothing was appended since the last one
+    (`force`: also when only checkpoint events were, as a signed review needs one covering every event it names).
 
     `principal` (a person asking for one) must hold USERS_MANAGE; the scheduler and exports pass none and are
     recorded as the system."""
@@ -89,7 +91,8 @@ def make_checkpoint(
     if head is None:
         raise ConfigurationError("the audit log head is missing: run `docctl migrate`, then `docctl audit verify`")
     last = latest(session)
-    if head.size == 0 or not events_since_checkpoint(session, last):
+    if head.size == 0 or (last is not None and last.tree_size == head.size) or (
+            not force and not events_since_checkpoint(session, last)):
         return None
     ca = signing_keys.instance_ca(session)
     if ca is None:
@@ -129,6 +132,7 @@ def check_consistency(session: Session, store: BlobStore | None = None) -> list[
         select(AuditEvent.seq, AuditEvent.root).where(AuditEvent.seq.in_([r.tree_size for r in rows]))
     ).all())
     previous: AuditCheckpoint | None = None
+    cache = _StoredSubtrees(session)  # one read-through cache: consecutive proofs share most subtrees
     for row in rows:
         name = f"checkpoint at tree size {row.tree_size} ({rfc3339(row.at)})"
         try:
@@ -148,6 +152,9 @@ def check_consistency(session: Session, store: BlobStore | None = None) -> list[
         if previous is not None and row.tree_size <= previous.tree_size:
             problems.append(f"{name}: the tree size does not increase after the checkpoint at "
                             f"{previous.tree_size} ({rfc3339(previous.at)})")
+        elif previous is not None and _consistency_path(session, cache, previous, row) is None:
+            problems.append(f"{name}: the stored trail gives no consistency proof from the checkpoint at "
+                            f"{previous.tree_size} ({rfc3339(previous.at)}): history before it was changed")
         if store is not None:
             try:
                 copy = store.read_bytes(row.blob_sha256)
@@ -183,13 +190,16 @@ class _StoredSubtrees:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.new: dict[tuple[int, int], bytes] = {}
+        self.read: dict[tuple[int, int], bytes | None] = {}
 
     def get(self, level: int, index: int) -> bytes | None:
         found = self.new.get((level, index))
         if found is None:
-            found = self.session.scalars(
-                select(AuditSubtree.hash).where(AuditSubtree.level == level, AuditSubtree.idx == index)
-            ).first()
+            if (level, index) not in self.read:
+                self.read[(level, index)] = self.session.scalars(
+                    select(AuditSubtree.hash).where(AuditSubtree.level == level, AuditSubtree.idx == index)
+                ).first()
+            found = self.read[(level, index)]
         return found
 
     def put(self, level: int, index: int, value: bytes) -> None:
@@ -202,6 +212,21 @@ class _StoredSubtrees:
             )
         saved, self.new = len(self.new), {}
         return saved
+
+
+def _consistency_path(session: Session, cache: _StoredSubtrees, older: AuditCheckpoint, newer: AuditCheckpoint
+                      ) -> list[bytes] | None:
+    """The RFC 6962 consistency proof from `older` to `newer` computed from the stored trail (the cached subtrees,
+    else the leaves alone), once it checks against both checkpoints' roots; None when the trail gives none."""
+    leaves = _leaf_reader(session)
+    for subtrees in (cache, tiles.MemoryCache()):
+        try:
+            path = tiles.Tiles(leaves, subtrees).consistency(older.tree_size, newer.tree_size)
+            merkle.verify_consistency(older.tree_size, newer.tree_size, older.root, newer.root, path)
+        except (ValueError, AuditTampered):
+            continue
+        return path
+    return None
 
 
 def _leaf_reader(session: Session):  # type: ignore[no-untyped-def]
@@ -253,6 +278,43 @@ def inclusion_proof(session: Session, seq: int, tree_size: int | None = None) ->
             return InclusionProof(checkpoint, seq, leaf, path)
     raise AuditTampered(seq, "the stored leaf hashes do not lead to the checkpoint's root",
                         checkpoint.root.hex(), "another root")
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    first: AuditCheckpoint
+    second: AuditCheckpoint
+    path: list[bytes]
+
+    def as_json(self) -> dict:
+        return {"first": {"tree_size": self.first.tree_size, "root": self.first.root.hex()},
+                "second": {"tree_size": self.second.tree_size, "root": self.second.root.hex()},
+                "path": [node.hex() for node in self.path]}
+
+
+def _checkpoint_at(session: Session, tree_size: int) -> AuditCheckpoint:
+    row = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.tree_size == tree_size)).first()
+    if row is None:
+        raise NotFound(f"There is no checkpoint at tree size {tree_size}.")
+    return row
+
+
+def consistency_proof(session: Session, first: int, second: int | None = None) -> ConsistencyProof:
+    """The RFC 6962 consistency proof that the checkpoint of tree size `first` is a prefix of the one of `second`
+    (the latest when None): whoever holds both signed checkpoints can check, without the log, that nothing before
+    `first` was changed or removed. Checked against both signed roots before it is returned; O(log n) reads when
+    the subtrees are cached, else recomputed from the leaves (AuditTampered when even they do not agree)."""
+    older = _checkpoint_at(session, first)
+    newer = latest(session) if second is None else _checkpoint_at(session, second)
+    assert newer is not None  # there is at least `older`
+    if newer.tree_size < older.tree_size:
+        raise InvalidInput(f"The second checkpoint ({newer.tree_size}) must not be older than the first "
+                           f"({older.tree_size}).")
+    path = _consistency_path(session, _StoredSubtrees(session), older, newer)
+    if path is not None:
+        return ConsistencyProof(older, newer, path)
+    raise AuditTampered(older.tree_size, f"the stored leaves do not show the checkpoint at {older.tree_size} is a "
+                        f"prefix of the checkpoint at {newer.tree_size}", newer.root.hex(), "another tree")
 
 
 def checkpoint_json(row: AuditCheckpoint, ca_certificate_pem: bytes | None) -> dict:

@@ -145,3 +145,38 @@ def test_rfc6962_vectors(vectors: dict, tile: int) -> None:
     for case in vectors["inclusion"]:
         index, size = case["index"], case["size"]
         assert t.path(index, size) == [bytes.fromhex(h) for h in case["path"]], case
+    assert len(vectors["consistency"]) >= 8
+    for case in vectors["consistency"]:
+        proof = t.consistency(case["old_size"], case["new_size"])
+        assert proof == [bytes.fromhex(h) for h in case["proof"]], case
+
+
+@pytest.mark.parametrize("tile", [0, 1, 2, 3])
+def test_consistency_proofs_equal_the_plain_ones(tile: int) -> None:
+    all_leaves = make_leaves(70)
+    checked = Checked(all_leaves, tile)
+    for n in range(1, 71):
+        checked.n = n
+        t = checked.tiles()
+        for old in range(n + 1):
+            proof = t.consistency(old, n)
+            assert proof == merkle.consistency_proof(all_leaves[:n], old), (old, n)
+            if old:
+                merkle.verify_consistency(old, n, merkle.subtree_root(all_leaves[:old]),
+                                          merkle.subtree_root(all_leaves[:n]), proof)
+
+
+def test_consistency_proofs_of_larger_trees_from_a_filled_cache() -> None:
+    rng = random.Random(62)
+    n = 5000
+    checked = Checked(make_leaves(n), tile=4)
+    t = checked.tiles()
+    t.fill(n)
+    for old in [1, 16, 17, 2048, 2049, 4999, *(rng.randrange(1, n) for _ in range(10))]:
+        checked.reads.clear()
+        proof = t.consistency(old, n)
+        assert proof == merkle.consistency_proof(checked.all, old), old
+        # cached subtrees above the tile; below it, short runs of leaves (never more than a few tiles' worth)
+        assert len(checked.reads) <= 4 + 3 and sum(hi - lo for lo, hi in checked.reads) <= 4 * 16
+    with pytest.raises(ValueError):
+        t.consistency(n + 1, n)

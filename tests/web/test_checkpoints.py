@@ -14,7 +14,7 @@ from docctl.audit import log, merkle
 from docctl.audit.checkpoints import verify_checkpoint
 from docctl.audit.tags import Tag
 from docctl.db.models import AuditCheckpoint, AuditEvent, AuditHead
-from docctl.errors import NotFound
+from docctl.errors import AuditTampered, NotFound
 from docctl.services import checkpoints, signing_keys, system
 from tests.web.conftest import api_token
 
@@ -196,3 +196,94 @@ def test_a_changed_checkpoint_is_reported(env):
     assert any(f"tree size {first_size}" in p and "signature does not match" in p for p in problems), problems
     assert any("root differs from the root stored with audit event" in p for p in problems), problems
     assert any("does not increase" in p for p in problems), problems
+
+
+def rfc6962_consistent(old_size: int, new_size: int, old_root: bytes, new_root: bytes, proof: list[bytes]) -> bool:
+    """An independent check of a consistency proof, from RFC 6962 section 2.1.2's SUBPROOF recursion: rebuild both
+    roots from the proof nodes (listed bottom-up, so consumed from the end)."""
+    nodes = list(proof)
+
+    def sub(m: int, n: int, complete: bool) -> tuple[bytes | None, bytes]:  # (old subtree root, new subtree root)
+        if m == n:
+            if complete:
+                return None, old_root  # the old tree itself is this subtree
+            node = nodes.pop()
+            return node, node
+        k = 1
+        while k * 2 < n:
+            k *= 2
+        right = nodes.pop()
+        if m <= k:
+            old, new = sub(m, k, complete)
+            return old, sha256(b"\x01" + new + right).digest()
+        old, new = sub(m - k, n - k, False)
+        return sha256(b"\x01" + right + old).digest(), sha256(b"\x01" + right + new).digest()
+
+    old, new = sub(old_size, new_size, True)
+    return not nodes and (old or old_root) == old_root and new == new_root
+
+
+@pytest.mark.req("P11-10e.4")
+def test_consistency_proofs_between_checkpoints(any_env):
+    env = any_env
+    env.user("auditor", "inspector")
+    headers = api_token(env.client(), "auditor")
+    client = env.client()
+    sizes = []
+    for n in (300, 1, 257, 40):  # across the 256-leaf tile boundary, with cached subtrees
+        add_events(env, n)
+        env.clock.advance(timedelta(minutes=env.settings.checkpoint_minutes))
+        tick(env)
+        with env.db.read() as s:
+            sizes.append(checkpoints.latest(s).tree_size)
+    assert sizes == sorted(set(sizes))
+    for first in sizes:
+        response = client.get(f"/api/v1/checkpoints/consistency?first={first}", headers=headers)
+        assert response.status_code == 200, response.text
+        proof = response.json()
+        assert (proof["first"]["tree_size"], proof["second"]["tree_size"]) == (first, sizes[-1])
+        path = [bytes.fromhex(p) for p in proof["path"]]
+        old_root, new_root = bytes.fromhex(proof["first"]["root"]), bytes.fromhex(proof["second"]["root"])
+        merkle.verify_consistency(first, sizes[-1], old_root, new_root, path)
+        assert first == sizes[-1] or rfc6962_consistent(first, sizes[-1], old_root, new_root, path)
+        for signed in (proof["first_checkpoint"], proof["second_checkpoint"]):
+            verify_checkpoint(signed["body"].encode(), base64.b64decode(signed["signature"]), ca_pem(env))
+    between = client.get(f"/api/v1/checkpoints/consistency?first={sizes[0]}&second={sizes[1]}", headers=headers)
+    assert between.json()["second"]["tree_size"] == sizes[1]
+    assert client.get(f"/api/v1/checkpoints/consistency?first={sizes[1]}&second={sizes[0]}",
+                      headers=headers).status_code == 422
+    assert client.get("/api/v1/checkpoints/consistency?first=5", headers=headers).status_code == 404
+    with env.db.read() as s:
+        assert checkpoints.check_consistency(s, store_of(env)) == []
+
+
+@pytest.mark.req("P11-10e.4")
+def test_rewritten_history_breaks_the_consistency_between_checkpoints(env):
+    """An operator with database access rewrites an event below the first checkpoint and recomputes every leaf
+    and stored root after it, so the event rows agree with each other: the signed checkpoints still hold the old
+    roots, and no consistency proof from the first can be built from the rewritten trail."""
+    add_events(env, 20)
+    tick(env)
+    with env.db.read() as s:
+        first = checkpoints.latest(s).tree_size
+    add_events(env, 20)
+    env.clock.advance(timedelta(minutes=env.settings.checkpoint_minutes))
+    tick(env)
+    with env.db.read() as s:
+        rows = s.execute(select(AuditEvent.seq, AuditEvent.canonical).order_by(AuditEvent.seq)).all()
+    edited = rows[4].canonical.replace(b"filler", b"FILLER")
+    assert edited != rows[4].canonical
+    leaves = [merkle.leaf_hash(edited if seq == rows[4].seq else canonical) for seq, canonical in rows]
+    with env.db.engine.begin() as conn:
+        for trigger in ("audit_events_no_update", "audit_subtrees_no_update"):
+            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+        conn.exec_driver_sql("DELETE FROM audit_subtrees")
+        for i, (seq, _) in enumerate(rows):
+            conn.exec_driver_sql("UPDATE audit_events SET canonical = ?, leaf_hash = ?, root = ? WHERE seq = ?",
+                                 (edited if seq == rows[4].seq else rows[i].canonical, leaves[i],
+                                  merkle.subtree_root(leaves[: i + 1]), seq))
+    with env.db.read() as s:
+        problems = checkpoints.check_consistency(s, store_of(env))
+        with pytest.raises(AuditTampered):
+            checkpoints.consistency_proof(s, first)
+    assert any(f"no consistency proof from the checkpoint at {first}" in p for p in problems), problems

@@ -64,3 +64,18 @@ def inclusion_proof(
     with state.db.read() as s:
         proof = checkpoints.inclusion_proof(s, seq, tree_size)
         return {**proof.as_json(), "checkpoint": checkpoints.checkpoint_json(proof.checkpoint, _ca_pem(s))}
+
+
+@router.get("/checkpoints/consistency")
+def consistency_proof(
+    state: State, caller: AuditReader, first: Annotated[int, Query(ge=1)],
+    second: Annotated[int | None, Query(ge=1)] = None,
+) -> dict[str, Any]:
+    """The RFC 6962 consistency proof from the checkpoint of tree size `first` to that of `second` (the latest when
+    not given), with both signed checkpoints: anyone holding the two can check that the trail before `first` was
+    neither changed nor removed, without the log (RFC 9162 section 2.1.4.2)."""
+    with state.db.read() as s:
+        proof = checkpoints.consistency_proof(s, first, second)
+        ca = _ca_pem(s)
+        return {**proof.as_json(), "first_checkpoint": checkpoints.checkpoint_json(proof.first, ca),
+                "second_checkpoint": checkpoints.checkpoint_json(proof.second, ca)}
