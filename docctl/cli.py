@@ -373,6 +373,32 @@ def audit_verify(
         raise typer.Exit(1)
 
 
+@app.command("verify-package")
+def verify_package_command(
+    file: Annotated[str, typer.Argument(help="The evidence package (.zip) to check.")],
+) -> None:
+    """Check an evidence package with no server, database or settings: every member's SHA-256, the CA's signatures
+    on the manifest and the checkpoint, every audit event's inclusion proof and every electronic signature. Exit 0
+    when all is well, 1 naming each member that fails, 2 when the file is not a readable zip."""
+    from docctl.evidence.verify import NotAPackage, verify_package
+
+    try:
+        report = verify_package(file)
+    except NotAPackage as exc:
+        raise _fail(f"{file}: {exc}", 2) from None
+    typer.echo(f"evidence package {file}")
+    if report.ca_fingerprint:
+        typer.echo(f"instance CA certificate (ca.pem) SHA-256 fingerprint: {report.ca_fingerprint}")
+        typer.echo("  compare it with the fingerprint your organisation published: every check below trusts ca.pem")
+    for line in report.checked:
+        typer.echo(f"checked: {line}")
+    for problem in report.problems:
+        typer.echo(f"docctl: PACKAGE DOES NOT VERIFY: {problem}", err=True)
+    if not report.ok:
+        raise _fail(f"{len(report.problems)} problem(s) in {file}", 1)
+    typer.echo("evidence package verified: no problems")
+
+
 @storage_app.command("scrub")
 def storage_scrub(
     no_content: Annotated[bool, typer.Option("--no-content", help="Check presence and size only, not hashes.")] = False,

@@ -34,6 +34,7 @@ class Tag(StrEnum):
     AUDIT_VERIFY = "audit:verify"
     AUDIT_CHECKPOINT = "audit:checkpoint"
     AUDIT_EXPORT = "audit:export"
+    EVIDENCE_EXPORT = "evidence:export"
     STORAGE_SCRUB = "storage:scrub"
     BLOB_STORE = "blob:store"
     DOCUMENT_TYPE_CREATE = "document_type:create"

@@ -36,6 +36,7 @@ from docctl.web.routes import (
     document_types,
     documents,
     documents_api,
+    evidence,
     training,
     training_api,
     training_reports,
@@ -101,6 +102,8 @@ def create_app(
     app.include_router(approvals_api.router)
     app.include_router(training_api.router)
     app.include_router(audit_api.router)
+    app.include_router(evidence.router, include_in_schema=False)
+    app.include_router(evidence.api_router)
 
     @app.get("/healthz", dependencies=[Depends(Public())], include_in_schema=False)
     def healthz() -> dict[str, str]:
