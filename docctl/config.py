@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     training_gate: bool = False  # TR-GATE: nobody signs approvals while training on documents in force is open
     training_reminder_days: int = Field(3, ge=0, le=60)  # remind this many days before training falls due
     checkpoint_minutes: int = Field(5, ge=1)  # sign a checkpoint of the audit trail this often when it grew
+    audit_pdf_max_events: int = Field(20_000, ge=1)  # a larger PDF export is refused: narrow the filters or use CSV
+    working_hours: str = "07:00-19:00"  # the outside-working-hours exception report (MHRA-6.13/EMA-6.2.2)
+    working_days: str = "Mon-Fri"
+    working_timezone: str = ""  # default: display_timezone
     smtp_url: str = ""  # smtp://host:port (e-mail notifications; empty = in-app only)
     mail_from: str = "docctl@localhost"
     pg_app_role: str = "docctl_app"  # the role the application connects as on PostgreSQL

@@ -10,6 +10,10 @@ transaction per batch, so memory stays bounded however long the trail is. Every 
 canonical JSON, the bytes that were hashed, beside the stored leaf hash and the tree root after the event; for an
 unfiltered export the last line's root is the checkpoint's root. CSV has no place for a trailer: the checkpoint is
 in the file name and the response headers instead.
+
+The PDF (`format="pdf"`, docctl.renditions.audit_pdf) reads the same rows through `iter_audit_rows`; it has a limit
+(`max_events`), checked inside the export's transaction after the checkpoint and before the export is recorded, so
+a refused PDF leaves no trace but the refusal.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from docctl.audit import log
@@ -31,12 +35,13 @@ from docctl.audit.tags import Tag
 from docctl.blobstore import BlobStore
 from docctl.db.models import AuditEvent
 from docctl.domain.policy import Permission
-from docctl.errors import NotFound
+from docctl.errors import InvalidInput, NotFound
 from docctl.services import audit_trail, checkpoints
 from docctl.services.audit_trail import TrailFilter
 from docctl.services.principal import Principal
 
 FORMAT = "csv"
+FORMATS = ("csv", "pdf")
 CSV_HEADER = ["seq", "at_utc", "actor_username", "actor_name", "action", "subject_type", "subject_id",
               "subject_label", "reason", "before", "after", "ip", "user_agent", "leaf_hash", "root"]
 
@@ -44,24 +49,38 @@ CSV_HEADER = ["seq", "at_utc", "actor_username", "actor_name", "action", "subjec
 def filters_json(filters: TrailFilter) -> dict[str, Any]:
     """The filters that were set, as the export's audit event records them."""
     values = {"actor": filters.actor, "action": filters.action, "subject_type": filters.subject_type,
-              "subject_id": filters.subject_id, "since": filters.since, "until": filters.until}
+              "subject_id": filters.subject_id, "since": filters.since, "until": filters.until,
+              "preset": filters.preset,
+              "working_hours": filters.working_hours.describe() if filters.working_hours else ""}
     return {k: log.jsonable(v) for k, v in values.items() if v}
 
 
 def prepare_export(session: Session, store: BlobStore, *, principal: Principal, secret: bytes, filters: TrailFilter,
-                   at: datetime, request: RequestInfo | None = None) -> tuple[int, bytes]:
+                   at: datetime, request: RequestInfo | None = None, format: str = FORMAT,  # noqa: A002
+                   max_events: int | None = None) -> tuple[int, bytes]:
     """Checkpoint the trail (or take the latest checkpoint when nothing is new) and record the export; returns the
-    checkpoint's (tree size, root): the export covers events 1..tree size."""
+    checkpoint's (tree size, root): the export covers events 1..tree size. With `max_events`, more matching events
+    than that raise InvalidInput before anything is recorded (the caller's transaction rolls the checkpoint back)."""
     principal.require(Permission.AUDIT_READ)
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}")
     row = checkpoints.make_checkpoint(session, store, secret=secret, at=at, made_by="export", request=request)
     made = row is not None
     row = row or checkpoints.latest(session)
     if row is None:
         raise NotFound("The audit trail is empty: there is nothing to export.")
+    if max_events is not None:
+        count = session.scalars(select(func.count()).select_from(AuditEvent).where(
+            *audit_trail.filter_conditions(session, filters), AuditEvent.seq <= row.tree_size)).one()
+        if count > max_events:
+            raise InvalidInput(
+                f"The PDF would print {count:,} events; a PDF export prints at most {max_events:,} "
+                "(DOCCTL_AUDIT_PDF_MAX_EVENTS). Narrow the filters (dates, user, action) or export CSV, "
+                "which has no limit.")
     log.append(
         session, Tag.AUDIT_EXPORT, actor=principal.actor,
         subject=Subject("audit_checkpoint", str(row.id), f"tree size {row.tree_size}"), at=at, request=request,
-        after={"format": FORMAT, "filters": filters_json(filters),
+        after={"format": format, "filters": filters_json(filters),
                "checkpoint": {"id": str(row.id), "tree_size": row.tree_size, "root": row.root.hex(),
                               "made": made}},
     )
@@ -112,3 +131,58 @@ def iter_audit_csv(read: Callable[[], AbstractContextManager[Session]], *, filte
         yield "".join(_csv_line(csv_row(r.canonical, r.leaf_hash, r.root)) for r in rows)
         if len(rows) < batch:
             return
+
+
+def iter_audit_rows(read: Callable[[], AbstractContextManager[Session]], *, filters: TrailFilter, through_seq: int,
+                    batch: int = 2000) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """(canonical event, leaf hash, root) of every matching event with seq <= `through_seq`, oldest first, `batch`
+    events per read transaction (keyset on seq), as `iter_audit_csv` reads them."""
+    last = 0
+    while True:
+        with read() as session:
+            rows = session.execute(
+                select(AuditEvent.seq, AuditEvent.canonical, AuditEvent.leaf_hash, AuditEvent.root)
+                .where(*audit_trail.filter_conditions(session, filters), AuditEvent.seq > last,
+                       AuditEvent.seq <= through_seq)
+                .order_by(AuditEvent.seq).limit(batch)
+            ).all()
+        if not rows:
+            return
+        last = rows[-1].seq
+        for r in rows:
+            yield r.canonical, r.leaf_hash, r.root
+        if len(rows) < batch:
+            return
+
+
+def describe_filters(filters: TrailFilter, zone: str) -> str:
+    """The filters as a person reads them, for the PDF's header ("all events" when none)."""
+    from zoneinfo import ZoneInfo
+
+    parts = []
+    if filters.preset:
+        from docctl.services import audit_exceptions
+
+        parts.append(f"exception report: {audit_exceptions.get(filters.preset).title} ({filters.preset})")
+    if filters.working_hours:
+        parts.append(f"working hours {filters.working_hours.describe()}")
+    for label, value in (("user ID", filters.actor), ("action", filters.action),
+                         ("subject type", filters.subject_type), ("subject ID", filters.subject_id)):
+        if value:
+            parts.append(f"{label} {value}")
+    for label, moment in (("from", filters.since), ("before", filters.until)):
+        if moment:
+            local = moment.astimezone(ZoneInfo(zone)).isoformat(sep=" ", timespec="minutes")
+            parts.append(f"{label} {local} ({zone})")
+    return "; ".join(parts) or "all events"
+
+
+def write_pdf(read: Callable[[], AbstractContextManager[Session]], target: Any, *, filters: TrailFilter,
+              tree_size: int, root: bytes, generated_by: str, at: datetime, zone: str) -> tuple[int, int]:
+    """Render the events an export covers (after `prepare_export(format="pdf")`) into `target`, a path or a binary
+    file; returns (events, pages)."""
+    from docctl.renditions.audit_pdf import PdfContext, write_audit_pdf
+
+    context = PdfContext(filters=describe_filters(filters, zone), tree_size=tree_size, root_hex=root.hex(),
+                         generated_by=generated_by, generated_at=at, zone=zone)
+    return write_audit_pdf(target, context, iter_audit_rows(read, filters=filters, through_seq=tree_size))

@@ -15,6 +15,8 @@ from docctl.audit.verify import VerifyReport, verify_log
 from docctl.db.models import AuditEvent, User
 from docctl.domain.policy import Permission
 from docctl.domain.usernames import username_key
+from docctl.services import audit_exceptions
+from docctl.services.audit_exceptions import WorkingHours
 from docctl.services.principal import Principal
 
 
@@ -26,6 +28,8 @@ class TrailFilter:
     subject_id: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    preset: str = ""  # an exception report (docctl.services.audit_exceptions), applied beside the filters above
+    working_hours: WorkingHours | None = None  # for the outside-working-hours preset (audit_exceptions.report_filter)
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,8 @@ def filter_conditions(session: Session, filters: TrailFilter) -> list[ColumnElem
         out.append(AuditEvent.at >= filters.since)
     if filters.until:
         out.append(AuditEvent.at < filters.until)
+    if filters.preset:
+        out.extend(audit_exceptions.conditions(session, filters))
     return out
 
 

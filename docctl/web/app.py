@@ -32,6 +32,7 @@ from docctl.web.routes import (
     approvals_api,
     audit,
     audit_api,
+    audit_reports,
     auth,
     document_types,
     documents,
@@ -94,7 +95,7 @@ def create_app(
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages_routers = (auth, account, approvals, access_review, admin_users, audit, documents, document_types, training,
-                     training_reports)
+                     training_reports, audit_reports)
     for pages in (module.router for module in pages_routers):
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from docctl.audit.tags import Tag
@@ -17,7 +17,7 @@ from docctl.domain.policy import Permission, Role, permissions_of
 from docctl.errors import AuditTampered, LoginFailed, PasswordChangeRequired
 from docctl.services import accounts, audit_trail, sessions, training
 from docctl.web.deps import Caller, Info, Public, RequireApi, State
-from docctl.web.routes.audit import export_response
+from docctl.web.routes.audit import export_response, pdf_response, report_filter
 
 router = APIRouter(prefix="/api/v1")
 
@@ -231,9 +231,11 @@ def audit_events(
     subject_type: Annotated[str, Query(max_length=32)] = "", subject_id: Annotated[str, Query(max_length=64)] = "",
     since: datetime | None = None, until: datetime | None = None,
     before: Annotated[int | None, Query(ge=1)] = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    preset: Annotated[str, Query(max_length=64, description="an exception report, e.g. admin-actions")] = "",
 ) -> dict[str, Any]:
-    filters = audit_trail.TrailFilter(actor=actor, action=action, subject_type=subject_type,
-                                      subject_id=subject_id, since=since, until=until)
+    filters = report_filter(state, audit_trail.TrailFilter(actor=actor, action=action, subject_type=subject_type,
+                                                           subject_id=subject_id, since=since, until=until,
+                                                           preset=preset))
     with state.db.read() as s:
         page = audit_trail.events(s, principal=caller.principal, filters=filters, before=before, limit=limit)
     return {
@@ -249,11 +251,27 @@ def audit_export_csv(
     actor: Annotated[str, Query(max_length=64)] = "", action: Annotated[str, Query(max_length=64)] = "",
     subject_type: Annotated[str, Query(max_length=32)] = "", subject_id: Annotated[str, Query(max_length=64)] = "",
     since: datetime | None = None, until: datetime | None = None,
+    preset: Annotated[str, Query(max_length=64)] = "",
 ) -> StreamingResponse:
     """The trail (with the same filters) as CSV, through a checkpoint made now; the export is recorded first."""
     filters = audit_trail.TrailFilter(actor=actor, action=action, subject_type=subject_type,
-                                      subject_id=subject_id, since=since, until=until)
-    return export_response(state, caller, info, filters)
+                                      subject_id=subject_id, since=since, until=until, preset=preset)
+    return export_response(state, caller, info, report_filter(state, filters))
+
+
+@router.get("/audit/export.pdf", response_class=FileResponse)
+def audit_export_pdf(
+    state: State, info: Info, caller: Auditor,
+    actor: Annotated[str, Query(max_length=64)] = "", action: Annotated[str, Query(max_length=64)] = "",
+    subject_type: Annotated[str, Query(max_length=32)] = "", subject_id: Annotated[str, Query(max_length=64)] = "",
+    since: datetime | None = None, until: datetime | None = None,
+    preset: Annotated[str, Query(max_length=64)] = "",
+) -> FileResponse:
+    """The same as a printable PDF, every field of every event (at most DOCCTL_AUDIT_PDF_MAX_EVENTS: narrow the
+    filters or use CSV beyond that), through a checkpoint made now; the export is recorded first."""
+    filters = audit_trail.TrailFilter(actor=actor, action=action, subject_type=subject_type,
+                                      subject_id=subject_id, since=since, until=until, preset=preset)
+    return pdf_response(state, caller, info, report_filter(state, filters))
 
 
 @router.get("/audit/verify")

@@ -1,0 +1,246 @@
+"""The audit trail as a printable PDF (P11-10e.7, A11 §9 "printable"): landscape A4, every field of every event
+written out and wrapped (nothing clipped, a value longer than a page continues on the next), and on every page a
+header naming the filters and the signed checkpoint the export was made against, and a footer with who made it,
+when, and "page n of m".
+
+Memory: events arrive from an iterator (keyset batches) and each is laid out as soon as it arrives; reportlab keeps
+the finished pages (compressed) until `save()` writes the file, so memory grows with the PDF's compressed size
+(bounded by the export limit, DOCCTL_AUDIT_PDF_MAX_EVENTS), not with the trail. "of m" is a form XObject drawn on
+every page and defined once the last page is known.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.lib.utils import simpleSplit
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Flowable, Frame, Paragraph
+
+from docctl.renditions.fonts import drawable, stamp_fonts
+
+PAGE = landscape(A4)
+_MARGIN = 12 * mm
+_HEADER_H = 16 * mm
+_FOOTER_H = 9 * mm
+_INK = colors.Color(0.13, 0.13, 0.13)
+_GREY = colors.Color(0.38, 0.38, 0.38)
+_RULE = colors.Color(0.75, 0.77, 0.8)
+_HEAD = colors.Color(0.92, 0.94, 0.97)
+_TOTAL_FORM = "docctlPageTotal"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class PdfContext:
+    """What every page says about the export."""
+
+    filters: str  # "all events" or the filters and preset, as a person reads them
+    tree_size: int
+    root_hex: str
+    generated_by: str  # "username (Full Name)"
+    generated_at: datetime
+    zone: str  # the viewer's time zone, for the second time column
+
+
+def _tz(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _text(value: str) -> str:
+    """Paragraph markup for literal text: escaped, control characters shown as \\xNN, line breaks kept."""
+    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", drawable(value))
+    return html.escape(shown, quote=False).replace("\n", "<br/>")
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def _local(at: str, zone: ZoneInfo, zone_name: str) -> tuple[str, str]:
+    """The event's RFC 3339 UTC time as stored, and the same instant in the viewer's zone with its offset."""
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return at, moment.astimezone(zone).isoformat(sep=" ", timespec="microseconds") + f" ({zone_name})"
+
+
+class _Styles:
+    def __init__(self) -> None:
+        regular, bold, _ = stamp_fonts()
+        self.regular, self.bold = regular, bold
+        self.head = ParagraphStyle("head", fontName=bold, fontSize=8.5, leading=11, textColor=_INK, backColor=_HEAD,
+                                   borderPadding=(2, 3, 2, 3), spaceBefore=7, spaceAfter=3, splitLongWords=True)
+        self.line = ParagraphStyle("line", fontName=regular, fontSize=7.5, leading=9.5, textColor=_INK,
+                                   leftIndent=12, firstLineIndent=-8, splitLongWords=True)
+
+
+def event_flowables(canonical: bytes, leaf_hash: bytes, root: bytes, styles: _Styles, zone: ZoneInfo,
+                    zone_name: str) -> list[Flowable]:
+    """One event: a heading line (seq, action, both times), then one wrapped paragraph per field."""
+    e = json.loads(canonical)
+    b = f'<font name="{styles.bold}">'
+    utc, local = _local(e["at"], zone, zone_name)
+    actor = e.get("actor") or {}
+    if actor.get("id"):
+        who = (f"{_text(actor.get('username') or '')} · {_text(actor.get('name') or '')} · "
+               f"id {_text(actor['id'])}")
+    else:
+        who = f"system ({_text(actor.get('username') or '')}, {_text(actor.get('name') or '')})"
+    subject = e.get("subject") or {}
+    request = e.get("request")
+    reason = e.get("reason")
+    out: list[Flowable] = [
+        Paragraph(f"#{e['seq']}   {_text(e['action'])}   {utc} UTC   |   {_text(local)}", styles.head),
+        Paragraph(f"{b}Actor</font>  {who}", styles.line),
+        Paragraph(f"{b}Subject</font>  type {_text(subject.get('type') or '')} · id {_text(subject.get('id') or '')}"
+                  f" · label {_text(subject.get('label') or '')}", styles.line),
+        Paragraph(f"{b}Reason</font>  " + (_text(reason) if reason else "(none)"), styles.line),
+    ]
+    before, after = e.get("before"), e.get("after")
+    if before is None and after is None:
+        out.append(Paragraph(f"{b}Changes</font>  (none recorded)", styles.line))
+    else:
+        before, after = before or {}, after or {}
+        for key in sorted(set(before) | set(after)):
+            parts = []
+            if key in before:
+                parts.append(f"before: {_text(_value(before[key]))}")
+            if key in after:
+                parts.append(f"after: {_text(_value(after[key]))}")
+            out.append(Paragraph(f"{b}{_text(key)}</font>  " + "   →   ".join(parts), styles.line))
+    if request:
+        out.append(Paragraph(f"{b}Request</font>  ip {_text(request.get('ip') or '')} · user agent "
+                             f"{_text(request.get('user_agent') or '')}", styles.line))
+    else:
+        out.append(Paragraph(f"{b}Request</font>  (no web request)", styles.line))
+    out.append(Paragraph(f"{b}Leaf hash</font>  {leaf_hash.hex()}   {b}Root after</font>  {root.hex()}",
+                         styles.line))
+    return out
+
+
+class _Writer:
+    def __init__(self, target: Any, context: PdfContext) -> None:
+        self.context = context
+        self.styles = _Styles()
+        self.canvas = Canvas(target, pagesize=PAGE, pageCompression=1, invariant=1)
+        self.canvas.setTitle(f"docctl audit trail, checkpoint tree size {context.tree_size}")
+        self.canvas.setAuthor(drawable(context.generated_by))
+        self.canvas.setSubject(drawable(context.filters))
+        self.pages = 0
+        self.frame: Frame | None = None
+        regular = self.styles.regular
+        self.filter_lines = simpleSplit(drawable(f"Filters: {context.filters}"), regular, 7.5, PAGE[0] - 2 * _MARGIN)
+        self.header_h = _HEADER_H + 9 * (len(self.filter_lines) - 1)
+
+    def _new_page(self) -> Frame:
+        if self.frame is not None:
+            self._footer()
+            self.canvas.showPage()
+        self.pages += 1
+        self._header()
+        width, height = PAGE
+        self.frame = Frame(_MARGIN, _MARGIN + _FOOTER_H, width - 2 * _MARGIN, height - 2 * _MARGIN - self.header_h -
+                           _FOOTER_H, leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
+        return self.frame
+
+    def _header(self) -> None:
+        c, ctx, s = self.canvas, self.context, self.styles
+        width, height = PAGE
+        top = height - _MARGIN
+        c.setFillColor(_INK)
+        c.setFont(s.bold, 11)
+        c.drawString(_MARGIN, top - 10, "docctl audit trail")
+        c.setFont(s.regular, 7.5)
+        y = top - 21
+        for line in self.filter_lines:
+            c.drawString(_MARGIN, y, line)
+            y -= 9
+        c.setFillColor(_GREY)
+        c.drawString(_MARGIN, y, f"Checkpoint: tree size {ctx.tree_size}, root {ctx.root_hex}. Events 1 to "
+                                 f"{ctx.tree_size} are covered; each event's leaf hash and root check against it.")
+        c.setStrokeColor(_RULE)
+        c.line(_MARGIN, top - self.header_h + 2, width - _MARGIN, top - self.header_h + 2)
+
+    def _footer(self) -> None:
+        c, ctx, s = self.canvas, self.context, self.styles
+        width, _ = PAGE
+        y = _MARGIN
+        c.setStrokeColor(_RULE)
+        c.line(_MARGIN, y + 9, width - _MARGIN, y + 9)
+        c.setFont(s.regular, 7.5)
+        c.setFillColor(_GREY)
+        made = ctx.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        local = ctx.generated_at.astimezone(_tz(ctx.zone)).isoformat(sep=" ", timespec="seconds")
+        c.drawString(_MARGIN, y, drawable(f"docctl audit trail · generated by {ctx.generated_by} at {made} "
+                                          f"({local} {ctx.zone}) · checkpoint tree size {ctx.tree_size}"))
+        label = f"page {self.pages} of "
+        x = width - _MARGIN - 30 * mm
+        c.drawString(x, y, label)
+        c.saveState()
+        c.translate(x + c.stringWidth(label, s.regular, 7.5), y)
+        c.doForm(_TOTAL_FORM)
+        c.restoreState()
+
+    def place(self, flowable: Flowable) -> None:
+        frame = self.frame or self._new_page()
+        pending = [flowable]
+        while pending:
+            f = pending.pop(0)
+            if frame.add(f, self.canvas, trySplit=0):
+                continue
+            parts = frame.split(f, self.canvas)
+            if parts and frame.add(parts[0], self.canvas, trySplit=0):
+                pending[:0] = parts[1:]
+            elif frame._atTop:  # noqa: SLF001 - nothing fits even on an empty page: cannot happen for text
+                raise ValueError("an audit event line does not fit on a page")
+            else:
+                pending.insert(0, f)
+            frame = self._new_page()
+
+    def keep_room(self, points: float) -> None:
+        """Start a new page when less than `points` is left, so an event's heading is not alone at the bottom."""
+        frame = self.frame or self._new_page()
+        if frame._y - frame._y1p < points:  # noqa: SLF001
+            self._new_page()
+
+    def finish(self, events: int) -> int:
+        if self.frame is None:
+            self._new_page()
+            self.place(Paragraph("No events match these filters.", self.styles.line))
+        self._footer()
+        self.canvas.showPage()
+        c = self.canvas
+        c.beginForm(_TOTAL_FORM)
+        c.setFont(self.styles.regular, 7.5)
+        c.setFillColor(_GREY)
+        c.drawString(0, 0, f"{self.pages}   ({events} events)")
+        c.endForm()
+        c.save()
+        return self.pages
+
+
+def write_audit_pdf(target: Any, context: PdfContext, rows: Iterable[tuple[bytes, bytes, bytes]]) -> tuple[int, int]:
+    """Write the PDF of `rows` ((canonical event, leaf hash, root), oldest first) to `target` (a path or a binary
+    file); returns (events, pages)."""
+    writer = _Writer(target, context)
+    zone = _tz(context.zone)
+    count = 0
+    for canonical, leaf, root in rows:
+        count += 1
+        writer.keep_room(60)
+        for f in event_flowables(canonical, leaf, root, writer.styles, zone, context.zone):
+            writer.place(f)
+    return count, writer.finish(count)
