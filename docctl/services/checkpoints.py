@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -114,13 +115,15 @@ def make_checkpoint(
     return row
 
 
-def check_consistency(session: Session, store: BlobStore | None = None) -> list[str]:
+def check_consistency(session: Session, store: BlobStore | None = None, *,
+                      on_checked: Callable[[], None] | None = None) -> list[str]:
     """Every problem with the stored checkpoints, in order; empty when all check out.
 
     Each checkpoint's signature verifies with the instance CA certificate, its columns agree with its signed body,
     its root is the root stored with event `tree_size` (which `docctl audit verify` recomputes from the leaves, so
-    consecutive checkpoints are consistent when both hold), sizes increase with time, and (given the store) the
-    blob store copy holds the same body and signature."""
+    consecutive checkpoints are consistent when both hold), sizes increase with time, the stored trail gives an RFC
+    6962 consistency proof from the checkpoint before, and (given the store) the blob store copy holds the same
+    body and signature. `on_checked` is called after each checkpoint (a progress bar)."""
     problems: list[str] = []
     rows = list(session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.at, AuditCheckpoint.tree_size)))
     if not rows:
@@ -164,6 +167,8 @@ def check_consistency(session: Session, store: BlobStore | None = None) -> list[
                 if copy != blob_document(row.body, row.signature):
                     problems.append(f"{name}: the blob store copy differs from the stored checkpoint")
         previous = row
+        if on_checked is not None:
+            on_checked()
     return problems
 
 

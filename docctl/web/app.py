@@ -38,6 +38,7 @@ from docctl.web.routes import (
     documents,
     documents_api,
     evidence,
+    integrity,
     training,
     training_api,
     training_reports,
@@ -95,7 +96,7 @@ def create_app(
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages_routers = (auth, account, approvals, access_review, admin_users, audit, documents, document_types, training,
-                     training_reports, audit_reports)
+                     training_reports, audit_reports, integrity)
     for pages in (module.router for module in pages_routers):
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)
@@ -103,6 +104,7 @@ def create_app(
     app.include_router(approvals_api.router)
     app.include_router(training_api.router)
     app.include_router(audit_api.router)
+    app.include_router(integrity.api)
     app.include_router(evidence.router, include_in_schema=False)
     app.include_router(evidence.api_router)
 
