@@ -35,6 +35,7 @@ class Tag(StrEnum):
     AUDIT_CHECKPOINT = "audit:checkpoint"
     AUDIT_EXPORT = "audit:export"
     EVIDENCE_EXPORT = "evidence:export"
+    AUDIT_REVIEW = "audit:review"
     STORAGE_SCRUB = "storage:scrub"
     BLOB_STORE = "blob:store"
     DOCUMENT_TYPE_CREATE = "document_type:create"

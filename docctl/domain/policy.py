@@ -42,6 +42,7 @@ class Permission(StrEnum):
     TRAINING_READ = "training.read"  # everyone's training: matrix, reports, transcripts, point-in-time answers
     TRAINING_RECORD = "training.record"  # record offline (classroom) training as the trainer, with a signature
     SIGN = "sign"  # take part in approvals; each task also names its signer, and readiness is checked
+    AUDIT_REVIEW = "audit.review"  # sign "Audit trail review completed" over a range of the trail (MHRA-6.13)
 
 
 POLICY: dict[Permission, frozenset[Role]] = {
@@ -63,6 +64,8 @@ POLICY: dict[Permission, frozenset[Role]] = {
     Permission.SIGN: frozenset(
         {Role.REVIEWER, Role.APPROVER, Role.QA, Role.DOCUMENT_CONTROL, Role.AUTHOR, Role.STAFF}
     ),
+    # QA reviews the trail and signs for it; inspectors read the reviews, administrators never sign (MHRA-6.16)
+    Permission.AUDIT_REVIEW: frozenset({Role.QA}),
 }
 
 

@@ -33,6 +33,8 @@ from docctl.web.routes import (
     audit,
     audit_api,
     audit_reports,
+    audit_reviews,
+    audit_reviews_api,
     auth,
     document_types,
     documents,
@@ -96,7 +98,7 @@ def create_app(
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages_routers = (auth, account, approvals, access_review, admin_users, audit, documents, document_types, training,
-                     training_reports, audit_reports, integrity)
+                     training_reports, audit_reviews, audit_reports, integrity)
     for pages in (module.router for module in pages_routers):
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)
@@ -107,6 +109,7 @@ def create_app(
     app.include_router(integrity.api)
     app.include_router(evidence.router, include_in_schema=False)
     app.include_router(evidence.api_router)
+    app.include_router(audit_reviews_api.router)
 
     @app.get("/healthz", dependencies=[Depends(Public())], include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -140,7 +140,7 @@ def test_a_user_without_the_role_gets_403_on_every_protected_route(env):
 def test_every_role_gets_exactly_what_the_policy_grants(env):
     """The role x permission matrix: each single-role user may or may not read the guarded pages."""
     probes = {Permission.USERS_READ: "/admin/users", Permission.AUDIT_READ: "/audit",
-              Permission.USERS_MANAGE: "/admin/users/new"}
+              Permission.USERS_MANAGE: "/admin/users/new", Permission.AUDIT_REVIEW: "/audit/reviews/new"}
     for role in Role:
         env.user(f"only-{role.value}".replace("_", "-"), role.value)
         client = login(env.client(), f"only-{role.value}".replace("_", "-"))

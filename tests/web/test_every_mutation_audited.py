@@ -670,6 +670,36 @@ def test_every_mutating_route_is_audited(env):
 
     table[("POST", "/api/v1/checkpoints")] = api_checkpoint
 
+    def review_fields(client):  # the review form's range, after moving the clock past the events so far
+        import re
+        from datetime import timedelta
+
+        env.clock.advance(timedelta(seconds=1))
+        form = client.get("/audit/reviews/new").text
+        return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form))
+
+    def page_audit_review():
+        client = login(env.client(), "s-qa")
+        fields = review_fields(client)
+        mark()
+        signed = client.post("/audit/reviews", follow_redirects=False, data={
+            **fields, "scope": "trail", "findings": "No findings", "meaning": "Audit trail review completed",
+            "username": "s-qa", "password": STRONG})
+        return signed.headers["location"].split("?")[0].rsplit("/", 1)[1]
+
+    def api_audit_review():
+        from datetime import timedelta
+
+        client = env.client()
+        headers = api_token(client, "s-qa")
+        env.clock.advance(timedelta(seconds=1))
+        mark()
+        return client.post("/api/v1/audit/reviews", headers=headers, json={
+            "findings": "No findings", "username": "s-qa", "password": STRONG}).json()["id"]
+
+    table[("POST", "/audit/reviews")] = page_audit_review
+    table[("POST", "/api/v1/audit/reviews")] = api_audit_review
+
     def finished(client, headers, run_id):  # one run at a time: let it end before the next starts one
         for _ in range(600):
             if client.get(f"/api/v1/audit/integrity-checks/{run_id}", headers=headers).json()["state"] != "running":

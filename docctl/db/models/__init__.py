@@ -3,6 +3,7 @@
 from docctl.db.models.accounts import ApiToken, PasswordHistory, User, UserRole, WebSession
 from docctl.db.models.approvals import ApprovalRoute, ApprovalTask, RouteStage, Signature
 from docctl.db.models.audit import AuditCheckpoint, AuditEvent, AuditHead, AuditSubtree, IntegrityCheck
+from docctl.db.models.audit_reviews import AuditReview
 from docctl.db.models.blobs import Blob
 from docctl.db.models.documents import Document, DocumentHistory, DocumentType, NumberCounter, Revision
 from docctl.db.models.notifications import Notification
@@ -29,6 +30,7 @@ HISTORY_TABLES: tuple[str, ...] = (
     "signatures",
     "training_records",
     "audit_checkpoints",
+    "audit_reviews",
 )
 
 # Derived data that is not a record (recomputable caches): the only tables the application may delete from.
@@ -43,6 +45,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEvent",
     "AuditHead",
+    "AuditReview",
     "AuditSubtree",
     "Blob",
     "IntegrityCheck",
