@@ -94,8 +94,9 @@ CONTENTS = [
 
 
 def readme(*, scope: str, made_at: str, made_by: str, generator: str, tree_size: int, root: str, fingerprint: str,
-           signature_id: str | None) -> bytes:
-    """How a person checks the package: with docctl, then by hand with sha256sum and openssl only."""
+           signature: tuple[str, int] | None) -> bytes:
+    """How a person checks the package: with docctl, then by hand with sha256sum and openssl alone. `signature`:
+    one signature's id and signing time (Unix seconds), for the worked openssl example."""
     lines = [
         f"docctl evidence package ({PACKAGE_TYPE} v{VERSION})",
         "",
@@ -132,14 +133,15 @@ def readme(*, scope: str, made_at: str, made_by: str, generator: str, tree_size:
         f"{COMMAND_PREFIX}openssl dgst -sha256 -verify ca-pubkey.pem -signature checkpoint.sig checkpoint.json",
         "",
     ]
-    if signature_id:
-        d = f"signatures/{signature_id}"
+    if signature:
+        d = f"signatures/{signature[0]}"
         lines += [
             "   One electronic signature (every signatures/<id>/VERIFY.txt says the same for its own): the signer's",
-            "   certificate was issued by the instance CA (\"OK\"), and the signature is over exactly manifest.json",
-            "   (\"Verified OK\"); the manifest's content_sha256 is the SHA-256 of the revision's original file:",
+            "   certificate was issued by the instance CA and valid at the signing time (\"OK\"), and the signature",
+            "   is over exactly manifest.json (\"Verified OK\"); the manifest's content_sha256 is the SHA-256 of the",
+            "   revision's original file:",
             "",
-            f"{COMMAND_PREFIX}openssl verify -CAfile ca.pem {d}/signer.pem",
+            f"{COMMAND_PREFIX}openssl verify -attime {signature[1]} -CAfile ca.pem {d}/signer.pem",
             f"{COMMAND_PREFIX}openssl x509 -in {d}/signer.pem -pubkey -noout > signer-pubkey.pem",
             f"{COMMAND_PREFIX}openssl dgst -sha256 -verify signer-pubkey.pem -signature {d}/signature.der "
             f"{d}/manifest.json",

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from os import PathLike
-from typing import IO
+from typing import IO, Any, TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -38,6 +39,7 @@ from docctl.evidence import layout, verify_records
 from docctl.evidence.package import NotAPackage, Package, Problem, Report
 
 __all__ = ["NotAPackage", "Problem", "Report", "verify_package"]
+T = TypeVar("T")
 
 
 def verify_package(source: str | PathLike[str] | IO[bytes]) -> Report:
@@ -49,18 +51,29 @@ def verify_package(source: str | PathLike[str] | IO[bytes]) -> Report:
     report = Report()
     with zf:
         pkg = Package(zf, report)
-        manifest = _package_manifest(pkg)
+        manifest = _guarded(pkg, layout.MANIFEST, _package_manifest, pkg)
         if manifest is None:
             return report
-        _members(pkg, manifest)
-        _sums(pkg, manifest)
-        checkpoint = _checkpoint(pkg, manifest)
+        _guarded(pkg, layout.MANIFEST, _members, pkg, manifest)
+        _guarded(pkg, layout.SUMS, _sums, pkg, manifest)
+        checkpoint = _guarded(pkg, layout.CHECKPOINT, _checkpoint, pkg, manifest)
         context = verify_records.Context(pkg, manifest, checkpoint)
-        verify_records.check_records(context)
+        scope = layout.DOCUMENT if "document" in context.scope else layout.RECORDS
+        _guarded(pkg, scope, verify_records.check_records, context)
         if checkpoint is not None:
-            verify_records.check_events(context)
-        verify_records.check_signatures(context)
+            _guarded(pkg, layout.EVENTS, verify_records.check_events, context)
+        _guarded(pkg, "signatures/", verify_records.check_signatures, context)
     return report
+
+
+def _guarded(pkg: Package, member: str, check: Callable[..., T], *args: Any) -> T | None:
+    """Run one check; a member so malformed that a check breaks on it is a problem with that member, never a
+    crash (the package is hostile input)."""
+    try:
+        return check(*args)
+    except Exception as exc:  # noqa: BLE001 - any failure on hostile input is reported, not raised
+        pkg.problem(member, f"cannot be checked: {type(exc).__name__}: {exc}")
+        return None
 
 
 def _ca(pkg: Package) -> tuple[bytes, ec.EllipticCurvePublicKey] | None:
@@ -69,10 +82,10 @@ def _ca(pkg: Package) -> tuple[bytes, ec.EllipticCurvePublicKey] | None:
         return None
     try:
         certificate = x509.load_pem_x509_certificate(pem)
+        key = certificate.public_key()
     except ValueError:
-        pkg.problem(layout.CA, "is not a PEM certificate")
+        pkg.problem(layout.CA, "is not a PEM certificate with a readable public key")
         return None
-    key = certificate.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         pkg.problem(layout.CA, "the CA key is not ECDSA P-256")
         return None

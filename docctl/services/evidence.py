@@ -269,11 +269,12 @@ def _signatures(z: _Zip, job: _Job, ca_pem: bytes) -> None:
 
 def _write_members(z: _Zip, db: Database, store: BlobStore, job: _Job, made: _Made) -> None:
     records = job.records
-    first_sig = records.signatures[0]["id"] if records.signatures else None
+    first = records.signatures[0] if records.signatures else None
+    example = (first["id"], int(datetime.fromisoformat(first["signed_at"]).timestamp())) if first else None
     z.add(layout.README, [layout.readme(
         scope=job.title, made_at=rfc3339(job.at), made_by=job.principal.actor.username, generator=GENERATOR,
         tree_size=made.tree_size, root=made.root.hex(), fingerprint=layout.ca_fingerprint(made.ca_pem),
-        signature_id=first_sig)], "how to check this package")
+        signature=example)], "how to check this package")
     z.add(layout.CA, [made.ca_pem], "the instance CA certificate")
     z.add(layout.CHECKPOINT, [made.body], "the signed checkpoint (exact bytes)")
     z.add(layout.CHECKPOINT_SIG, [made.signature], "the instance CA's signature over checkpoint.json (DER)")
