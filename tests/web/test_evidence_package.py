@@ -137,7 +137,13 @@ def test_the_readme_describes_the_members(world):
 def test_only_auditors_get_a_package_and_an_unknown_document_is_404(world):
     env, number = world
     env.user("sam", "staff")
-    assert login(env.client(), "sam").get(f"/documents/{number}/evidence.zip").status_code == 403
+    staff = login(env.client(), "sam")
+    assert staff.get(f"/documents/{number}/evidence.zip").status_code == 403
+    assert "evidence.zip" not in staff.get(f"/documents/{number}").text
+    inspector = login(env.client(), "irene")
+    assert f'href="/documents/{number}/evidence.zip"' in inspector.get(f"/documents/{number}").text
+    page = inspector.get("/audit", params={"since": "2026-11-21", "until": "2026-11-22"}).text
+    assert 'href="/audit/evidence.zip?since=2026-11-21&amp;until=2026-11-22"' in page
     assert download(env, "SOP-NOPE-999").status_code == 404
     api = env.client()
     headers = api_token(env.client(), "irene")
