@@ -69,6 +69,7 @@ class ReviewRange:
 
 @dataclass(frozen=True)
 class RangeCounts:
+    first_at: datetime  # when the range's first event was recorded
     events: int
     by_action: list[tuple[str, int]]
     reports: list[tuple[str, str, int | None]]  # (report, title, events in the range; None: cannot be counted)
@@ -170,7 +171,8 @@ def _counts(session: Session, r: ReviewRange, working_hours: WorkingHours | None
     reports: list[tuple[str, str, int | None]] = [(TRAIL, REPORTS[TRAIL], r.events)]
     for slug, preset in audit_exceptions.PRESETS.items():
         reports.append((slug, preset.title, _report_count(session, r, slug, working_hours)))
-    return RangeCounts(r.events, by_action, reports)
+    first_at = session.scalars(select(AuditEvent.at).where(AuditEvent.seq == r.from_seq)).one()
+    return RangeCounts(first_at, r.events, by_action, reports)
 
 
 def _scope(scope: list[str] | tuple[str, ...]) -> tuple[str, ...]:

@@ -63,11 +63,10 @@ def _day_of(at: datetime | None, zone: str, *, end: bool = False) -> str:
     return local.date().isoformat()
 
 
-def _trail_link(zone: str, r: audit_reviews.ReviewRange, report: str) -> str:
-    query = {"since": _day_of(r.since, zone), "until": _day_of(r.until, zone, end=True)}
-    if report != "trail":
-        query["action"] = report
-    return "/audit?" + urlencode({k: v for k, v in query.items() if v})
+def _trail_link(zone: str, r: audit_reviews.ReviewRange, first_at: datetime, report: str) -> str:
+    """The trail, or the exception report, over the range's days in the viewer's zone."""
+    query = urlencode({"since": _day_of(r.since or first_at, zone), "until": _day_of(r.until, zone, end=True)})
+    return f"/audit?{query}" if report == audit_reviews.TRAIL else f"/audit/exceptions/{report}?{query}"
 
 
 def working_hours(state: State) -> audit_reviews.WorkingHours | None:
@@ -100,7 +99,8 @@ def _form(request: Request, state: State, caller: Caller, *, since: str = "", un
         if range_ is not None:
             counts = audit_reviews.counts(s, principal=caller.principal, range_=range_,
                                           working_hours=working_hours(state))
-    links = {name: _trail_link(zone, range_, name) for name in audit_reviews.REPORTS} if range_ else {}
+    links = {name: _trail_link(zone, range_, counts.first_at, name)
+             for name in audit_reviews.REPORTS} if range_ and counts else {}
     return render(request, "pages/audit/reviews_new.html", caller=caller, range=range_, counts=counts, links=links,
                   last=last, readiness=readiness, statement=esig.STATEMENT, meaning=audit_reviews.MEANING,
                   no_findings=audit_reviews.NO_FINDINGS, error=error, status_code=status, form=form or {},
