@@ -263,7 +263,7 @@ class _Writer:
         c.beginForm(_TOTAL_FORM)
         c.setFont(self.styles.regular, 7.5)
         c.setFillColor(_GREY)
-        c.drawString(0, 0, f"{self.pages}   ({events} events)")
+        c.drawString(0, 0, f"{self.pages}   ({events} event{'' if events == 1 else 's'})")
         c.endForm()
         c.save()
         return self.pages

@@ -123,7 +123,14 @@ class WorkingHours:
                          settings.working_timezone or settings.display_timezone)
 
     def describe(self) -> str:
-        days = ",".join(_DAYS[d] for d in sorted(self.days))
+        """Like "Mon-Fri 07:00-19:00 Europe/London" (runs of days joined, others listed)."""
+        runs: list[list[int]] = []
+        for d in sorted(self.days):
+            if runs and runs[-1][-1] == d - 1:
+                runs[-1].append(d)
+            else:
+                runs.append([d])
+        days = ",".join(_DAYS[r[0]] if len(r) == 1 else f"{_DAYS[r[0]]}-{_DAYS[r[-1]]}" for r in runs)
         return f"{days} {self.start:%H:%M}-{self.end:%H:%M} {self.zone}"
 
     def outside(self, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:

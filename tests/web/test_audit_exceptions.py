@@ -17,6 +17,7 @@ from pypdf import PdfReader
 from docctl.audit import log
 from docctl.audit.tags import Tag
 from docctl.clock import FixedClock
+from docctl.errors import ConfigurationError
 from docctl.services import accounts, approvals, documents, revisions
 from docctl.services.audit_exceptions import WorkingHours
 from docctl.services.principal import Principal
@@ -255,7 +256,7 @@ def test_api_preset_and_working_hours_in_the_export_event(report_env):
     assert export["after"]["format"] == "csv"
     assert export["after"]["filters"] == {"preset": "outside-working-hours", "since": "2026-03-23T00:00:00.000000Z",
                                           "until": "2026-04-04T00:00:00.000000Z",
-                                          "working_hours": "Mon,Tue,Wed,Thu,Fri 07:00-19:00 Europe/London"}
+                                          "working_hours": "Mon-Fri 07:00-19:00 Europe/London"}
     assert client.get("/api/v1/audit", headers=headers, params={"preset": "nonsense"}).status_code == 404
 
 
@@ -290,4 +291,10 @@ def test_working_hours_intervals_follow_the_zone_across_dst():
         (at("2026-03-27T19:00:00"), at("2026-03-30T06:00:00")),  # the weekend, and Monday before 07:00 BST
         (at("2026-03-30T18:00:00"), at("2026-03-31T00:00:00")),
     ]
-    assert WorkingHours.parse("08:30-17:00", "Sun-Thu", "Asia/Jerusalem").days == frozenset({6, 0, 1, 2, 3})
+    israel = WorkingHours.parse("08:30-17:00", "Sun-Thu", "Asia/Jerusalem")
+    assert israel.days == frozenset({6, 0, 1, 2, 3})
+    assert israel.describe() == "Mon-Thu,Sun 08:30-17:00 Asia/Jerusalem"
+    assert WorkingHours.parse("09:00-17:00", "Mon,Wed-Fri", "UTC").describe() == "Mon,Wed-Fri 09:00-17:00 UTC"
+    for bad in (("19:00-07:00", "Mon-Fri"), ("7-19", "Mon-Fri"), ("07:00-19:00", "Weekdays")):
+        with pytest.raises(ConfigurationError):
+            WorkingHours.parse(*bad, LONDON)
