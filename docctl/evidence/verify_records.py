@@ -111,6 +111,8 @@ def check_records(ctx: Context) -> None:
         pkg.problem(name, "covers another time range than manifest.json's scope")
     for s in data.get("signatures") or []:
         ctx.signatures[str(s.get("id"))] = s
+        if not by_document and not ctx.scope["since"] <= str(s.get("signed_at")) < ctx.scope["until"]:
+            pkg.problem(name, f"signature {s.get('id')} was not made in the package's time range")
     dirs = {n.split("/")[1] for n in pkg.infos if n.startswith("signatures/") and n.count("/") == 2}
     for missing in sorted(set(ctx.signatures) - dirs):
         pkg.problem(f"signatures/{missing}/", f"{name} lists this signature but the package does not hold it")
