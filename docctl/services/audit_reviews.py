@@ -120,6 +120,8 @@ def resolve_range(session: Session, *, at: datetime, since: datetime | None = No
         from_seq, since = (last.seq_to + 1, last.until) if last is not None else (1, None)
     if from_seq < 1:
         raise InvalidInput("Audit events are numbered from 1.")
+    if since is None and from_seq > 1:  # a range stated by its first event starts when that event was recorded
+        since = session.scalars(select(AuditEvent.at).where(AuditEvent.seq == from_seq)).first()
     to_seq = session.scalars(select(func.max(AuditEvent.seq)).where(AuditEvent.at < until)).one()
     if to_seq is None or to_seq < from_seq:
         if last is not None:  # e.g. the same request sent twice: the first signed the range

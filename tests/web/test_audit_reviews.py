@@ -312,3 +312,12 @@ def test_reviews_are_append_only_and_a_moved_signature_does_not_verify(env):
 def test_csrf_token_is_in_the_review_form(team):
     client = login(team.client(), "qa1")
     assert csrf_from(client.get("/audit/reviews/new").text)
+
+
+@pytest.mark.req(REQ)
+def test_a_range_stated_by_its_first_event_starts_when_that_event_was_recorded(team):
+    env = team
+    body = complete(env, from_seq=3).json()
+    with env.db.read() as s:
+        third = s.scalars(select(AuditEvent.at).where(AuditEvent.seq == 3)).one()
+    assert body["from_seq"] == 3 and body["since"] == rfc3339(third)
