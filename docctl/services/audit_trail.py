@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from docctl.audit.verify import VerifyReport, verify_log
-from docctl.db.models import AuditEvent, User
+from docctl.db.models import AuditEvent, Document, Revision, Signature, TrainingAssignment, User
 from docctl.domain.policy import Permission
 from docctl.domain.usernames import username_key
 from docctl.services import audit_exceptions
@@ -28,6 +28,8 @@ class TrailFilter:
     subject_id: str = ""
     since: datetime | None = None
     until: datetime | None = None
+    document: str = ""  # a document number: events about it, its revisions and their training assignments
+    signature: str = ""  # a signature id: the events that name it (its creation, its failures are not named)
     preset: str = ""  # an exception report (docctl.services.audit_exceptions), applied beside the filters above
     working_hours: WorkingHours | None = None  # for the outside-working-hours preset (audit_exceptions.report_filter)
 
@@ -54,6 +56,39 @@ class TrailPage:
     entries: list[TrailEntry]
     before: int | None  # pass as `before` for the next (older) page
     total: int
+    after: int | None = None  # pass as `after` for the previous (newer) page
+
+
+def _document_conditions(session: Session, number: str) -> ColumnElement[bool]:
+    """Events about a document: the document itself, each of its revisions (uploads, workflow steps, signatures,
+    downloads, controlled copies) and each training assignment on them (views, acknowledgements)."""
+    doc_id = session.scalars(select(Document.id).where(Document.number == number.strip().upper())).one_or_none()
+    if doc_id is None:
+        return false()
+    revision_ids = [str(r) for r in session.scalars(select(Revision.id).where(Revision.document_id == doc_id))]
+    assignment_ids = [str(a) for a in session.scalars(
+        select(TrainingAssignment.id).where(TrainingAssignment.document_id == doc_id))]
+    return or_(
+        and_(AuditEvent.subject_type == "document", AuditEvent.subject_id == str(doc_id)),
+        and_(AuditEvent.subject_type == "revision", AuditEvent.subject_id.in_(revision_ids)),
+        and_(AuditEvent.subject_type == "training_assignment", AuditEvent.subject_id.in_(assignment_ids)),
+    )
+
+
+def _signature_conditions(session: Session, signature_id: str) -> ColumnElement[bool]:
+    """Events naming a signature: recorded on its revision (approvals) or its training assignment."""
+    try:
+        sig = session.get(Signature, uuid.UUID(signature_id.strip()))
+    except ValueError:
+        sig = None
+    if sig is None:
+        return false()
+    subjects = [str(sig.revision_id)] + ([str(sig.assignment_id)] if sig.assignment_id else [])
+    named = str(sig.id).encode()
+    # SQLite's LIKE never matches a BLOB; instr does. PostgreSQL's LIKE works on bytea.
+    mentions = (func.instr(AuditEvent.canonical, named) > 0 if session.get_bind().dialect.name == "sqlite"
+                else AuditEvent.canonical.contains(named))
+    return and_(AuditEvent.subject_id.in_(subjects), AuditEvent.action.startswith("signature:"), mentions)
 
 
 def filter_conditions(session: Session, filters: TrailFilter) -> list[ColumnElement[bool]]:
@@ -73,6 +108,10 @@ def filter_conditions(session: Session, filters: TrailFilter) -> list[ColumnElem
         out.append(AuditEvent.subject_type == filters.subject_type)
     if filters.subject_id:
         out.append(AuditEvent.subject_id == filters.subject_id)
+    if filters.document:
+        out.append(_document_conditions(session, filters.document))
+    if filters.signature:
+        out.append(_signature_conditions(session, filters.signature))
     if filters.since:
         out.append(AuditEvent.at >= filters.since)
     if filters.until:
@@ -82,26 +121,48 @@ def filter_conditions(session: Session, filters: TrailFilter) -> list[ColumnElem
     return out
 
 
+def _exists(session: Session, conditions: list[ColumnElement[bool]], beyond: ColumnElement[bool]) -> bool:
+    return session.scalars(select(AuditEvent.seq).where(*conditions, beyond).limit(1)).first() is not None
+
+
 def events(
-    session: Session, *, principal: Principal, filters: TrailFilter, before: int | None = None, limit: int = 50
+    session: Session, *, principal: Principal, filters: TrailFilter, before: int | None = None,
+    after: int | None = None, limit: int = 50,
 ) -> TrailPage:
+    """A page of matching events, newest first: the newest, or those just older than `before`, or just newer than
+    `after` (keyset pagination on seq, the primary key: as fast on page 20,000 as on page 1)."""
     principal.require(Permission.AUDIT_READ)
     limit = max(1, min(limit, 500))
     conditions = filter_conditions(session, filters)
     total = session.scalars(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
     stmt = select(AuditEvent).where(*conditions)
-    if before is not None:
-        stmt = stmt.where(AuditEvent.seq < before)
-    rows = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    if after is not None and before is None:
+        rows = list(session.scalars(stmt.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit + 1)))
+        newer = len(rows) > limit
+        rows = rows[:limit][::-1]
+        older = bool(rows) and _exists(session, conditions, AuditEvent.seq < rows[-1].seq)
+    else:
+        if before is not None:
+            stmt = stmt.where(AuditEvent.seq < before)
+        rows = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+        older = len(rows) > limit
+        rows = rows[:limit]
+        newer = before is not None and bool(rows) and _exists(session, conditions, AuditEvent.seq > rows[0].seq)
     entries = [
         TrailEntry(seq=r.seq, at=r.at, action=r.action, event=json.loads(r.canonical), leaf_hash=r.leaf_hash.hex())
         for r in rows
     ]
-    return TrailPage(entries, rows[-1].seq if more and rows else None, total)
+    return TrailPage(entries, rows[-1].seq if older and rows else None, total, rows[0].seq if newer and rows else None)
 
 
 def verify(session: Session, *, principal: Principal) -> VerifyReport:
     principal.require(Permission.AUDIT_READ)
     return verify_log(session)
+
+
+def record_trail(session: Session, *, principal: Principal, filters: TrailFilter, limit: int = 10) -> TrailPage | None:
+    """The newest events about one record (a document, revision, user or signature) for its page; None for those
+    who may not read the trail (the page then shows no trail)."""
+    if not principal.can(Permission.AUDIT_READ):
+        return None
+    return events(session, principal=principal, filters=filters, limit=limit)

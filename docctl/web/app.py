@@ -41,6 +41,7 @@ from docctl.web.routes import (
     documents_api,
     evidence,
     integrity,
+    signatures,
     training,
     training_api,
     training_reports,
@@ -98,7 +99,7 @@ def create_app(
     errors.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     pages_routers = (auth, account, approvals, access_review, admin_users, audit, documents, document_types, training,
-                     training_reports, audit_reviews, audit_reports, integrity)
+                     training_reports, audit_reviews, audit_reports, integrity, signatures)
     for pages in (module.router for module in pages_routers):
         app.include_router(pages, include_in_schema=False)  # the OpenAPI document describes the JSON API only
     app.include_router(api.router)

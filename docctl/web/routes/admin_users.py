@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from docctl.domain.policy import ROLE_TITLES, Permission, Role
 from docctl.errors import DocctlError
-from docctl.services import accounts, training
+from docctl.services import accounts, audit_trail, training
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
 from docctl.web.render import render
@@ -76,8 +76,12 @@ def _detail(request: Request, state: State, caller: Caller, user_id: uuid.UUID, 
         names = {u.id: u.username for u in everyone}
         full_names = {u.id: u.full_name for u in everyone}
         job_functions = training.grants_of(s, user.id)
+        trail = audit_trail.record_trail(s, principal=caller.principal, filters=audit_trail.TrailFilter(
+            subject_type="user", subject_id=str(user.id)))
     return render(
         request, "pages/admin/user_detail.html", "partials/_user_panel.html", caller=caller, user=user,
+        trail=trail, trail_title="Audit trail of this account",
+        trail_url=f"/audit?subject_type=user&subject_id={user.id}",
         grants=grants, names=names, full_names=full_names, temporary_password=temporary_password, message=message,
         error=error, job_functions=job_functions,
         all_roles=[r.value for r in Role], status_code=status_code,

@@ -232,15 +232,21 @@ def audit_events(
     since: datetime | None = None, until: datetime | None = None,
     before: Annotated[int | None, Query(ge=1)] = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
     preset: Annotated[str, Query(max_length=64, description="an exception report, e.g. admin-actions")] = "",
+    document: Annotated[str, Query(max_length=64, description="a document number: it, its revisions, their "
+                                   "signatures and training")] = "",
+    signature: Annotated[str, Query(max_length=64, description="a signature id: the events naming it")] = "",
+    after: Annotated[int | None, Query(ge=0)] = None,
 ) -> dict[str, Any]:
     filters = report_filter(state, audit_trail.TrailFilter(actor=actor, action=action, subject_type=subject_type,
                                                            subject_id=subject_id, since=since, until=until,
-                                                           preset=preset))
+                                                           preset=preset, document=document, signature=signature))
     with state.db.read() as s:
-        page = audit_trail.events(s, principal=caller.principal, filters=filters, before=before, limit=limit)
+        page = audit_trail.events(s, principal=caller.principal, filters=filters, before=before, after=after,
+                                  limit=limit)
     return {
         "total": page.total,
         "next_before": page.before,
+        "next_after": page.after,
         "events": [dict(e.event, leaf_hash=e.leaf_hash) for e in page.entries],
     }
 

@@ -167,6 +167,11 @@ def signature(signature_id: uuid.UUID, state: State, caller: Reader) -> dict[str
 @router.get("/signatures/{signature_id}/bundle.zip")
 def bundle(signature_id: uuid.UUID, state: State, caller: Reader) -> Response:
     """Everything an inspector needs to check the signature with `openssl` alone, as a zip."""
+    return bundle_response(state, caller, signature_id)
+
+
+def bundle_response(state: State, caller: Caller, signature_id: uuid.UUID) -> Response:
+    """The openssl bundle of a signature the caller may read, as a zip download (the API and the signature page)."""
     with state.db.read() as s:
         sig, key, _ = _readable(s, caller, signature_id)
         ca = signing_keys.instance_ca(s)

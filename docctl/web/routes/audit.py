@@ -39,10 +39,11 @@ def _day(value: str, zone: str, *, end: bool) -> datetime | None:
 
 
 def _filters(zone: str, actor: str, action: str, subject_type: str, subject_id: str, since: str, until: str,
-             preset: str = "") -> audit_trail.TrailFilter:
+             preset: str = "", *, document: str = "", signature: str = "") -> audit_trail.TrailFilter:
     return audit_trail.TrailFilter(
         actor=actor.strip(), action=action.strip(), subject_type=subject_type.strip(), subject_id=subject_id.strip(),
         since=_day(since, zone, end=False), until=_day(until, zone, end=True), preset=preset.strip(),
+        document=document.strip(), signature=signature.strip(),
     )
 
 
@@ -91,36 +92,45 @@ def export_response(state: State, caller: Caller, info: Info, filters: audit_tra
 @router.get("/audit/export.csv")
 def export_csv(
     state: State, info: Info, caller: Auditor, actor: Text = "", action: Text = "", subject_type: Text = "",
-    subject_id: Text = "", since: Text = "", until: Text = "", preset: Text = "",
+    subject_id: Text = "", since: Text = "", until: Text = "", preset: Text = "", document: Text = "",
+    signature: Text = "",
 ) -> StreamingResponse:
     """The trail with the page's filters (dates in the viewer's time zone) as CSV, through a checkpoint made now."""
-    filters = _filters(caller.user.time_zone, actor, action, subject_type, subject_id, since, until, preset)
+    filters = _filters(caller.user.time_zone, actor, action, subject_type, subject_id, since, until, preset,
+                       document=document, signature=signature)
     return export_response(state, caller, info, report_filter(state, filters))
 
 
 @router.get("/audit/export.pdf")
 def export_pdf(
     state: State, info: Info, caller: Auditor, actor: Text = "", action: Text = "", subject_type: Text = "",
-    subject_id: Text = "", since: Text = "", until: Text = "", preset: Text = "",
+    subject_id: Text = "", since: Text = "", until: Text = "", preset: Text = "", document: Text = "",
+    signature: Text = "",
 ) -> FileResponse:
     """The same as a printable PDF (every field of every event), up to DOCCTL_AUDIT_PDF_MAX_EVENTS events."""
-    filters = _filters(caller.user.time_zone, actor, action, subject_type, subject_id, since, until, preset)
+    filters = _filters(caller.user.time_zone, actor, action, subject_type, subject_id, since, until, preset,
+                       document=document, signature=signature)
     return pdf_response(state, caller, info, report_filter(state, filters))
 
 
 @router.get("/audit")
 def trail(
     request: Request, state: State, caller: Auditor, actor: Text = "", action: Text = "", subject_type: Text = "",
-    subject_id: Text = "", since: Text = "", until: Text = "", before: Annotated[int | None, Query(ge=1)] = None,
+    subject_id: Text = "", document: Text = "", signature: Text = "", since: Text = "", until: Text = "",
+    before: Annotated[int | None, Query(ge=1)] = None, after: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
-    filters = _filters(caller.user.time_zone, actor, action, subject_type, subject_id, since, until)
+    filters = _filters(caller.user.time_zone, actor, action, subject_type, subject_id, since, until,
+                       document=document, signature=signature)
     with state.db.read() as s:
-        page = audit_trail.events(s, principal=caller.principal, filters=filters, before=before, limit=limit)
+        page = audit_trail.events(s, principal=caller.principal, filters=filters, before=before, after=after,
+                                  limit=limit)
     query = {"actor": actor, "action": action, "subject_type": subject_type, "subject_id": subject_id,
-             "since": since, "until": until, "limit": limit}
+             "document": document, "signature": signature, "since": since, "until": until, "limit": limit}
+    chosen = urlencode({k: v for k, v in query.items() if v and k != "limit"})
     return render(request, "pages/audit.html", "partials/_audit_rows.html", caller=caller, page=page,
-                  query=query, tags=[t.value for t in Tag],
-                  export_url="/audit/export.csv?" + urlencode({k: v for k, v in query.items() if v and k != "limit"}),
-                  export_pdf_url="/audit/export.pdf?" + urlencode({k: v for k, v in query.items()
-                                                                   if v and k != "limit"}))
+                  query=query, tags=[t.value for t in Tag], paged=before is not None or after is not None,
+                  trail_exports=True,
+                  export_url="/audit/export.csv?" + chosen, export_pdf_url="/audit/export.pdf?" + chosen,
+                  evidence_url="/audit/evidence.zip?" + urlencode({k: v for k, v in query.items()
+                                                                    if v and k in ("since", "until")}))

@@ -7,6 +7,7 @@ import uuid
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, RedirectResponse, Response
@@ -15,7 +16,7 @@ from docctl import renditions
 from docctl.domain.lifecycle import State as RevisionState
 from docctl.domain.policy import Permission
 from docctl.errors import DocctlError, InvalidInput, NotFound, PermissionDenied
-from docctl.services import accounts, approvals, documents, revisions, search, signature_check
+from docctl.services import accounts, approvals, audit_trail, documents, revisions, search, signature_check
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
 from docctl.web.render import render
@@ -97,7 +98,13 @@ def _document_context(state: State, caller: Caller, number: str) -> dict[str, An
 
 @router.get("/{number}")
 def document_page(request: Request, number: str, state: State, caller: Reader) -> Response:
-    return render(request, "pages/documents/detail.html", caller=caller, **_document_context(state, caller, number))
+    ctx = _document_context(state, caller, number)
+    with state.db.read() as s:
+        trail = audit_trail.record_trail(s, principal=caller.principal,
+                                         filters=audit_trail.TrailFilter(document=ctx["document"].number))
+    return render(request, "pages/documents/detail.html", caller=caller, trail=trail,
+                  trail_title="Audit trail of this document (all versions, signatures and training)",
+                  trail_url=f"/audit?document={quote(ctx['document'].number)}", **ctx)
 
 
 @router.get("/{number}/edit")
@@ -184,9 +191,13 @@ def revision_page(request: Request, number: str, version: str, state: State, cal
         tasks = [t for t in all_tasks if t.round == r.round]
         earlier = [t for t in all_tasks if t.round != r.round and t.state in ("signed", "rejected")]
         names = {u.id: u.full_name for u in accounts.users_by_id(s, {t.assignee_id for t in all_tasks})}
+        trail = audit_trail.record_trail(s, principal=caller.principal, filters=audit_trail.TrailFilter(
+            subject_type="revision", subject_id=str(r.id)))
     pages = min(r.page_count or 0, 50) if r.rendition_kind == "pdf" else 0
     return render(request, "pages/documents/revision.html", caller=caller, revision=r, pages=pages, signed=signed,
-                  tasks=tasks, earlier=earlier, names=names, **ctx)
+                  tasks=tasks, earlier=earlier, names=names, trail=trail,
+                  trail_title=f"Audit trail of version {r.version}",
+                  trail_url=f"/audit?subject_type=revision&subject_id={r.id}", **ctx)
 
 
 @router.get("/{number}/revisions/{version}/pages/{page}.png")
