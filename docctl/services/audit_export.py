@@ -50,7 +50,7 @@ def filters_json(filters: TrailFilter) -> dict[str, Any]:
     """The filters that were set, as the export's audit event records them."""
     values = {"actor": filters.actor, "action": filters.action, "subject_type": filters.subject_type,
               "subject_id": filters.subject_id, "since": filters.since, "until": filters.until,
-              "preset": filters.preset,
+              "preset": filters.preset, "document": filters.document, "signature": filters.signature,
               "working_hours": filters.working_hours.describe() if filters.working_hours else ""}
     return {k: log.jsonable(v) for k, v in values.items() if v}
 
