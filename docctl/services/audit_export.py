@@ -21,9 +21,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import func, select
@@ -87,12 +88,15 @@ def prepare_export(session: Session, store: BlobStore, *, principal: Principal, 
     return row.tree_size, row.root
 
 
-def _csv_line(values: list[object]) -> str:
+def _guard(value: object) -> object:
+    # a cell starting with = + - @ (or a tab or carriage return) is read as a formula by spreadsheets: make it
+    # text; the leaf hash of the line still checks against the stored canonical event, not the cell
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def _csv_lines(rows: Iterable[list[object]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(
-        # a cell starting with = + - @ (or a tab or carriage return) is read as a formula by spreadsheets: make it
-        # text; the leaf hash of the line still checks against the stored canonical event, not the cell
-        ["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") else v for v in values])
+    csv.writer(buffer, lineterminator="\r\n").writerows([_guard(v) for v in row] for row in rows)
     return buffer.getvalue()
 
 
@@ -114,23 +118,11 @@ def csv_row(canonical: bytes, leaf_hash: bytes, root: bytes) -> list[object]:
 def iter_audit_csv(read: Callable[[], AbstractContextManager[Session]], *, filters: TrailFilter, through_seq: int,
                    batch: int = 5000) -> Iterator[str]:
     """The header (with a UTF-8 byte order mark, for spreadsheets), then every matching event with seq <=
-    `through_seq`, oldest first, `batch` events per read transaction."""
-    yield "\ufeff" + _csv_line(CSV_HEADER)
-    last = 0
-    while True:
-        with read() as session:
-            rows = session.execute(
-                select(AuditEvent.seq, AuditEvent.canonical, AuditEvent.leaf_hash, AuditEvent.root)
-                .where(*audit_trail.filter_conditions(session, filters), AuditEvent.seq > last,
-                       AuditEvent.seq <= through_seq)
-                .order_by(AuditEvent.seq).limit(batch)
-            ).all()
-        if not rows:
-            return
-        last = rows[-1].seq
-        yield "".join(_csv_line(csv_row(r.canonical, r.leaf_hash, r.root)) for r in rows)
-        if len(rows) < batch:
-            return
+    `through_seq`, oldest first, `batch` events per read transaction and per chunk of text."""
+    yield "\ufeff" + _csv_lines([CSV_HEADER])
+    rows = iter_audit_rows(read, filters=filters, through_seq=through_seq, batch=batch)
+    while chunk := list(islice(rows, batch)):
+        yield _csv_lines(csv_row(*r) for r in chunk)
 
 
 def iter_audit_rows(read: Callable[[], AbstractContextManager[Session]], *, filters: TrailFilter, through_seq: int,
