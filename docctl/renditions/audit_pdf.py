@@ -11,7 +11,6 @@ every page and defined once the last page is known.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Iterable
@@ -23,12 +22,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
-from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.lib.utils import simpleSplit
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, Frame, Paragraph
+from reportlab.platypus import Flowable, Frame
 
 from docctl.renditions.fonts import stamp_fonts
 
@@ -99,11 +97,6 @@ def printable(value: str) -> str:
     return "".join(out)
 
 
-def _text(value: str) -> str:
-    """Paragraph markup for literal text: printable, escaped, line breaks kept."""
-    return html.escape(printable(value), quote=False).replace("\n", "<br/>")
-
-
 def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
 
@@ -114,58 +107,189 @@ def _local(at: str, zone: ZoneInfo, zone_name: str) -> tuple[str, str]:
     return at, moment.astimezone(zone).isoformat(sep=" ", timespec="microseconds") + f" ({zone_name})"
 
 
+class _Font:
+    """Widths of one font at one size, fast: reportlab's pure-Python stringWidth is the bottleneck of a long
+    export, so TrueType widths come from the face's table, cached per word."""
+
+    def __init__(self, name: str, size: float) -> None:
+        self.name, self.size = name, size
+        font = pdfmetrics.getFont(name)
+        face = getattr(font, "face", None)
+        self._table: dict[int, float] | None = None
+        if face is not None and hasattr(face, "charWidths"):
+            self._table = {k: v * size / 1000 for k, v in face.charWidths.items()}
+            self._default = face.defaultWidth * size / 1000
+        self._cache: dict[str, float] = {}
+
+    def width(self, text: str) -> float:
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        if self._table is None:
+            value = pdfmetrics.stringWidth(text, self.name, self.size)
+        else:
+            table, default = self._table, self._default
+            value = sum(table.get(ord(ch), default) for ch in text)
+        if len(self._cache) > 50_000:
+            self._cache.clear()
+        self._cache[text] = value
+        return value
+
+    def fit(self, word: str, limit: float) -> int:
+        """How many leading characters of `word` fit in `limit` (at least one)."""
+        used = 0.0
+        for n, ch in enumerate(word):
+            used += self.width(ch)
+            if used > limit:
+                return max(n, 1)
+        return len(word)
+
+    def wrap(self, text: str, first: float, rest: float) -> list[str]:
+        """Greedy word wrap, the first line `first` wide and the others `rest`; a word longer than a line is cut
+        (never clipped); line breaks in the text are kept."""
+        lines: list[str] = []
+        space = self.width(" ")
+        for paragraph in text.split("\n"):
+            limit = first if not lines else rest
+            current, used = "", 0.0
+            for word in paragraph.split(" "):
+                w = self.width(word)
+                wanted = w if not current else used + space + w
+                if wanted <= limit:
+                    current, used = (word if not current else f"{current} {word}"), wanted
+                    continue
+                if current:
+                    lines.append(current)
+                    limit = rest
+                while w > limit:
+                    n = self.fit(word, limit)
+                    lines.append(word[:n])
+                    word, limit = word[n:], rest
+                    w = self.width(word)
+                current, used = word, w
+            lines.append(current)
+        return lines
+
+
+@dataclass
+class _Style:
+    label: _Font
+    text: _Font
+    leading: float
+    indent: float  # of the lines after the first
+    space_before: float = 0
+    background: Any = None
+
+
+class _Lines(Flowable):
+    """A bold label and its value, wrapped; splits between lines, so a value longer than a page continues on the
+    next one."""
+
+    def __init__(self, label: str, text: str, style: _Style, lines: list[str] | None = None,
+                 labelled: bool = True) -> None:
+        super().__init__()
+        self.label, self.text, self.style = label, text, style
+        self.lines, self.labelled = lines, labelled
+        self.spaceBefore = style.space_before if labelled else 0
+        self._for_width: float | None = None
+
+    def _gap(self) -> float:
+        return self.style.label.width(self.label + "  ") if self.label else 0.0
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:  # noqa: N803 - reportlab's names
+        if self._for_width != availWidth:
+            if self.lines is None or self._for_width is not None:
+                first = availWidth - (self._gap() if self.labelled else self.style.indent)
+                self.lines = self.style.text.wrap(self.text, first, availWidth - self.style.indent)
+            self._for_width = availWidth
+        self.width, self.height = availWidth, len(self.lines) * self.style.leading + 2
+        return self.width, self.height
+
+    def split(self, availWidth: float, availHeight: float) -> list[Flowable]:  # noqa: N803
+        self.wrap(availWidth, availHeight)
+        assert self.lines is not None
+        n = int((availHeight - 2) // self.style.leading)
+        if n <= 0 or n >= len(self.lines):
+            return []
+        head = _Lines(self.label, "", self.style, self.lines[:n], self.labelled)
+        tail = _Lines(self.label, "", self.style, self.lines[n:], labelled=False)
+        head._for_width = tail._for_width = availWidth  # noqa: SLF001 - already wrapped to this width
+        return [head, tail]
+
+    def draw(self) -> None:
+        c, st = self.canv, self.style
+        assert self.lines is not None
+        if st.background is not None:
+            c.setFillColor(st.background)
+            c.rect(-3, 0, self.width + 6, self.height, stroke=0, fill=1)
+        c.setFillColor(_INK)
+        y = self.height - st.text.size - 1
+        t = c.beginText()
+        for n, line in enumerate(self.lines):
+            if n == 0 and self.labelled:
+                t.setTextOrigin(0, y)
+                if self.label:
+                    t.setFont(st.label.name, st.label.size)
+                    t.textOut(self.label + "  ")
+                t.setFont(st.text.name, st.text.size)
+                t.textOut(line)
+            else:
+                t.setTextOrigin(st.indent, y)
+                t.setFont(st.text.name, st.text.size)
+                t.textOut(line)
+            y -= st.leading
+        c.drawText(t)
+
+
 class _Styles:
     def __init__(self) -> None:
         regular, bold, _ = stamp_fonts()
         self.regular, self.bold = regular, bold
-        self.head = ParagraphStyle("head", fontName=bold, fontSize=8.5, leading=11, textColor=_INK, backColor=_HEAD,
-                                   borderPadding=(2, 3, 2, 3), spaceBefore=7, spaceAfter=3, splitLongWords=True)
-        self.line = ParagraphStyle("line", fontName=regular, fontSize=7.5, leading=9.5, textColor=_INK,
-                                   leftIndent=12, firstLineIndent=-8, splitLongWords=True)
+        self.head = _Style(_Font(bold, 8.5), _Font(bold, 8.5), leading=11, indent=12, space_before=8,
+                           background=_HEAD)
+        self.line = _Style(_Font(bold, 7.5), _Font(regular, 7.5), leading=9.5, indent=12)
 
 
 def event_flowables(canonical: bytes, leaf_hash: bytes, root: bytes, styles: _Styles, zone: ZoneInfo,
                     zone_name: str) -> list[Flowable]:
-    """One event: a heading line (seq, action, both times), then one wrapped paragraph per field."""
+    """One event: a heading line (seq, action, both times), then one wrapped line per field."""
     e = json.loads(canonical)
-    b = f'<font name="{styles.bold}">'
     utc, local = _local(e["at"], zone, zone_name)
     actor = e.get("actor") or {}
     if actor.get("id"):
-        who = (f"{_text(actor.get('username') or '')} · {_text(actor.get('name') or '')} · "
-               f"id {_text(actor['id'])}")
+        who = f"{actor.get('username') or ''} · {actor.get('name') or ''} · id {actor['id']}"
     else:
-        who = f"system ({_text(actor.get('username') or '')}, {_text(actor.get('name') or '')})"
+        who = f"system ({actor.get('username') or ''}, {actor.get('name') or ''})"
     subject = e.get("subject") or {}
     request = e.get("request")
     reason = e.get("reason")
-    out: list[Flowable] = [
-        Paragraph(f"#{e['seq']}   {_text(e['action'])}   {utc} UTC   |   {_text(local)}", styles.head),
-        Paragraph(f"{b}Actor</font>  {who}", styles.line),
-        Paragraph(f"{b}Subject</font>  type {_text(subject.get('type') or '')} · id {_text(subject.get('id') or '')}"
-                  f" · label {_text(subject.get('label') or '')}", styles.line),
-        Paragraph(f"{b}Reason</font>  " + (_text(reason) if reason else "(none)"), styles.line),
+    line = styles.line
+    fields = [
+        ("Actor", who),
+        ("Subject", f"type {subject.get('type') or ''} · id {subject.get('id') or ''} · label "
+                    f"{subject.get('label') or ''}"),
+        ("Reason", reason if reason else "(none)"),
     ]
     before, after = e.get("before"), e.get("after")
     if before is None and after is None:
-        out.append(Paragraph(f"{b}Changes</font>  (none recorded)", styles.line))
+        fields.append(("Changes", "(none recorded)"))
     else:
         before, after = before or {}, after or {}
         for key in sorted(set(before) | set(after)):
             parts = []
             if key in before:
-                parts.append(f"before: {_text(_value(before[key]))}")
+                parts.append(f"before: {_value(before[key])}")
             if key in after:
-                parts.append(f"after: {_text(_value(after[key]))}")
-            out.append(Paragraph(f"{b}{_text(key)}</font>  " + "   →   ".join(parts), styles.line))
+                parts.append(f"after: {_value(after[key])}")
+            fields.append((key, "   →   ".join(parts)))
     if request:
-        out.append(Paragraph(f"{b}Request</font>  ip {_text(request.get('ip') or '')} · user agent "
-                             f"{_text(request.get('user_agent') or '')}", styles.line))
+        fields.append(("Request", f"ip {request.get('ip') or ''} · user agent {request.get('user_agent') or ''}"))
     else:
-        out.append(Paragraph(f"{b}Request</font>  (no web request)", styles.line))
-    out.append(Paragraph(f"{b}Leaf hash</font>  {leaf_hash.hex()}   {b}Root after</font>  {root.hex()}",
-                         styles.line))
-    return out
+        fields.append(("Request", "(no web request)"))
+    fields.append(("Leaf hash", f"{leaf_hash.hex()}   Root after {root.hex()}"))
+    heading = f"#{e['seq']}   {e['action']}   {utc} UTC   |   {local}"
+    return [_Lines("", printable(heading), styles.head),
+            *(_Lines(printable(label), printable(text), line) for label, text in fields)]
 
 
 class _Writer:
@@ -256,7 +380,7 @@ class _Writer:
     def finish(self, events: int) -> int:
         if self.frame is None:
             self._new_page()
-            self.place(Paragraph("No events match these filters.", self.styles.line))
+            self.place(_Lines("", "No events match these filters.", self.styles.line))
         self._footer()
         self.canvas.showPage()
         c = self.canvas
