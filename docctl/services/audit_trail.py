@@ -135,19 +135,22 @@ def events(
     limit = max(1, min(limit, 500))
     conditions = filter_conditions(session, filters)
     total = session.scalars(select(func.count()).select_from(AuditEvent).where(*conditions)).one()
-    stmt = select(AuditEvent).where(*conditions)
+    # the page's seqs first, then their rows: when the database sorts many matches (a date range read through the
+    # `at` index) it sorts integers, not whole events
+    stmt = select(AuditEvent.seq).where(*conditions)
     if after is not None and before is None:
-        rows = list(session.scalars(stmt.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit + 1)))
-        newer = len(rows) > limit
-        rows = rows[:limit][::-1]
-        older = bool(rows) and _exists(session, conditions, AuditEvent.seq < rows[-1].seq)
+        seqs = list(session.scalars(stmt.where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit + 1)))
+        newer = len(seqs) > limit
+        seqs = seqs[:limit][::-1]
+        older = bool(seqs) and _exists(session, conditions, AuditEvent.seq < seqs[-1])
     else:
         if before is not None:
             stmt = stmt.where(AuditEvent.seq < before)
-        rows = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
-        older = len(rows) > limit
-        rows = rows[:limit]
-        newer = before is not None and bool(rows) and _exists(session, conditions, AuditEvent.seq > rows[0].seq)
+        seqs = list(session.scalars(stmt.order_by(AuditEvent.seq.desc()).limit(limit + 1)))
+        older = len(seqs) > limit
+        seqs = seqs[:limit]
+        newer = before is not None and bool(seqs) and _exists(session, conditions, AuditEvent.seq > seqs[0])
+    rows = list(session.scalars(select(AuditEvent).where(AuditEvent.seq.in_(seqs)).order_by(AuditEvent.seq.desc())))
     entries = [
         TrailEntry(seq=r.seq, at=r.at, action=r.action, event=json.loads(r.canonical), leaf_hash=r.leaf_hash.hex())
         for r in rows

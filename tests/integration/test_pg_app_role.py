@@ -36,6 +36,7 @@ HISTORY_COLUMN = {
     "signatures": "meaning",
     "training_records": "result",
     "audit_checkpoints": "made_by",
+    "audit_reviews": "findings",
 }
 INSUFFICIENT_PRIVILEGE = "42501"
 
@@ -139,6 +140,16 @@ def seeded(pg_url: str, app: Engine) -> None:
                 " VALUES (:i, :r, :u, :k, 'Jane Smith', '', 'Approved', :t, 'v1', 'm', 'h', 's')"
             ),
             {"i": uuid.uuid4(), "r": revision_id, "u": USER_ID, "k": key_id, "t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO audit_reviews (id, seq_from, seq_to, since, until, checkpoint_tree_size,"
+                " checkpoint_root, scope, findings, reviewer_id, signing_key_id, printed_name, title, meaning,"
+                " statement_version, signed_at, manifest, manifest_sha256, signature)"
+                " VALUES (:i, 1, 1, NULL, :t, 1, :r, '[]', 'No findings', :u, :k, 'Jane Smith', '',"
+                " 'Audit trail review completed', 'v1', :t, 'm', 'h', 's')"
+            ),
+            {"i": uuid.uuid4(), "r": b"\0" * 32, "u": USER_ID, "k": key_id, "t": T0},
         )
         assignment_id = uuid.uuid4()
         conn.execute(

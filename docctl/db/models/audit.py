@@ -19,7 +19,7 @@ class AuditEvent(Base):
         Index("ix_audit_events_subject", "subject_type", "subject_id", "seq"),
         Index("ix_audit_events_actor", "actor_id", "seq"),
         Index("ix_audit_events_action", "action", "seq"),
-        Index("ix_audit_events_at", "at"),
+        Index("ix_audit_events_at_seq", "at", "seq"),  # a date range read with its seqs: no row lookups
     )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
