@@ -236,6 +236,19 @@ def test_each_report_flags_exactly_the_seeded_anomalies(report_env):
         assert export["after"]["filters"]["preset"] == preset
         assert export["after"]["checkpoint"]["tree_size"] == int(pdf.headers["x-docctl-checkpoint-tree-size"])
         assert export["after"]["checkpoint"]["root"] == pdf.headers["x-docctl-checkpoint-root"]
+    # keyset pages of a report: three at a time, older and older, the whole report once
+    expected, seen, older = flagged["failed-logins-signatures"], [], None
+    while True:
+        params = {**RANGE, "limit": 3, **({"before": older} if older else {})}
+        page = client.get("/audit/exceptions/failed-logins-signatures", params=params)
+        found = sorted(page_seqs(page.text), reverse=True)
+        assert 0 < len(found) <= 3
+        seen += found
+        link = re.search(r'href="/audit/exceptions/failed-logins-signatures\?[^"]*before=(\d+)"', page.text)
+        if not link:
+            break
+        older = int(link.group(1))
+    assert seen == sorted(expected, reverse=True)
 
 
 def test_api_preset_and_working_hours_in_the_export_event(report_env):

@@ -57,16 +57,19 @@ def exceptions(request: Request, state: State, caller: Auditor, since: Day = "",
 @router.get("/audit/exceptions/{preset}")
 def exception_report(
     preset: str, request: Request, state: State, caller: Auditor, since: Day = "", until: Day = "",
-    before: Annotated[int | None, Query(ge=1)] = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None, after: Annotated[int | None, Query(ge=0)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     report = audit_exceptions.get(preset)
     since, until = _dates(state, caller, since, until)
     filters = report_filter(state, _filters(caller.user.time_zone, "", "", "", "", since, until, report.slug))
     with state.db.read() as s:
-        page = audit_trail.events(s, principal=caller.principal, filters=filters, before=before, limit=limit)
+        page = audit_trail.events(s, principal=caller.principal, filters=filters, before=before, after=after,
+                                  limit=limit)
     exports = urlencode({"preset": report.slug, "since": since, "until": until})
     return render(request, "pages/audit/exception.html", "partials/_audit_rows.html", caller=caller, page=page,
                   report=report, query={"since": since, "until": until, "limit": limit},
+                  paged=before is not None or after is not None,
                   rows_url=f"/audit/exceptions/{report.slug}", export_url=f"/audit/export.csv?{exports}",
                   export_pdf_url=f"/audit/export.pdf?{exports}",
                   working_hours=filters.working_hours.describe() if filters.working_hours else "")
