@@ -75,6 +75,17 @@ class Settings(BaseSettings):
             raise ValueError("production mode refuses development settings: " + "; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _working_hours_are_valid(self) -> Settings:
+        """DOCCTL_WORKING_HOURS/_DAYS/_TIMEZONE are checked at start-up, not when the report is first opened."""
+        from docctl.services.audit_exceptions import WorkingHours  # the report's own parser
+
+        try:
+            WorkingHours.from_settings(self)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
     @property
     def embedded(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")

@@ -17,6 +17,7 @@ from pypdf import PdfReader
 from docctl.audit import log
 from docctl.audit.tags import Tag
 from docctl.clock import FixedClock
+from docctl.config import load_settings
 from docctl.errors import ConfigurationError
 from docctl.services import accounts, approvals, documents, revisions
 from docctl.services.audit_exceptions import WorkingHours
@@ -311,3 +312,5 @@ def test_working_hours_intervals_follow_the_zone_across_dst():
     for bad in (("19:00-07:00", "Mon-Fri"), ("7-19", "Mon-Fri"), ("07:00-19:00", "Weekdays")):
         with pytest.raises(ConfigurationError):
             WorkingHours.parse(*bad, LONDON)
+        with pytest.raises(ConfigurationError, match="DOCCTL_WORKING_"):  # refused at start-up
+            load_settings(working_hours=bad[0], working_days=bad[1])
