@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime
-from itertools import islice
 from typing import Any
 
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -88,31 +87,39 @@ def prepare_export(session: Session, store: BlobStore, *, principal: Principal, 
     return row.tree_size, row.root
 
 
-def _guard(value: object) -> object:
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
     # a cell starting with = + - @ (or a tab or carriage return) is read as a formula by spreadsheets: make it
     # text; the leaf hash of the line still checks against the stored canonical event, not the cell
-    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    return "'" + value if value[:1] in _FORMULA else value
 
 
 def _csv_lines(rows: Iterable[list[object]]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerows([_guard(v) for v in row] for row in rows)
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
     return buffer.getvalue()
 
 
 def _json_cell(value: Any) -> str:
-    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    # compact, keys sorted, UTF-8: the same text the canonical event holds for this value
+    return "" if value is None else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def csv_row(canonical: bytes, leaf_hash: bytes, root: bytes) -> list[object]:
-    event = json.loads(canonical)
+    """One CSV row of CSV_HEADER's columns, read from the canonical event; every text a person or a client could
+    have chosen goes through the formula guard (numbers, tags, times, JSON objects and hashes cannot start a
+    formula)."""
+    event = orjson.loads(canonical)
     actor = event.get("actor") or {}
     subject = event.get("subject") or {}
     request = event.get("request") or {}
-    return [event["seq"], event["at"], actor.get("username") or "", actor.get("name") or "", event["action"],
-            subject.get("type") or "", subject.get("id") or "", subject.get("label") or "", event.get("reason") or "",
-            _json_cell(event.get("before")), _json_cell(event.get("after")), request.get("ip") or "",
-            request.get("user_agent") or "", leaf_hash.hex(), root.hex()]
+    return [event["seq"], event["at"], _text(actor.get("username") or ""), _text(actor.get("name") or ""),
+            event["action"], _text(subject.get("type") or ""), _text(subject.get("id") or ""),
+            _text(subject.get("label") or ""), _text(event.get("reason") or ""), _json_cell(event.get("before")),
+            _json_cell(event.get("after")), _text(request.get("ip") or ""), _text(request.get("user_agent") or ""),
+            leaf_hash.hex(), root.hex()]
 
 
 def iter_audit_csv(read: Callable[[], AbstractContextManager[Session]], *, filters: TrailFilter, through_seq: int,
@@ -120,15 +127,21 @@ def iter_audit_csv(read: Callable[[], AbstractContextManager[Session]], *, filte
     """The header (with a UTF-8 byte order mark, for spreadsheets), then every matching event with seq <=
     `through_seq`, oldest first, `batch` events per read transaction and per chunk of text."""
     yield "\ufeff" + _csv_lines([CSV_HEADER])
-    rows = iter_audit_rows(read, filters=filters, through_seq=through_seq, batch=batch)
-    while chunk := list(islice(rows, batch)):
-        yield _csv_lines(csv_row(*r) for r in chunk)
+    for rows in iter_audit_batches(read, filters=filters, through_seq=through_seq, batch=batch):
+        yield _csv_lines([csv_row(*r) for r in rows])
 
 
 def iter_audit_rows(read: Callable[[], AbstractContextManager[Session]], *, filters: TrailFilter, through_seq: int,
                     batch: int = 2000) -> Iterator[tuple[bytes, bytes, bytes]]:
-    """(canonical event, leaf hash, root) of every matching event with seq <= `through_seq`, oldest first, `batch`
-    events per read transaction (keyset on seq), as `iter_audit_csv` reads them."""
+    """(canonical event, leaf hash, root) of every matching event with seq <= `through_seq`, oldest first."""
+    for rows in iter_audit_batches(read, filters=filters, through_seq=through_seq, batch=batch):
+        yield from rows
+
+
+def iter_audit_batches(read: Callable[[], AbstractContextManager[Session]], *, filters: TrailFilter,
+                       through_seq: int, batch: int = 2000) -> Iterator[list[tuple[bytes, bytes, bytes]]]:
+    """Lists of (canonical event, leaf hash, root) of the matching events with seq <= `through_seq`, oldest first,
+    `batch` events per read transaction (keyset on seq), so memory stays bounded however long the trail is."""
     last = 0
     while True:
         with read() as session:
@@ -140,9 +153,8 @@ def iter_audit_rows(read: Callable[[], AbstractContextManager[Session]], *, filt
             ).all()
         if not rows:
             return
-        last = rows[-1].seq
-        for r in rows:
-            yield r.canonical, r.leaf_hash, r.root
+        last = rows[-1][0]
+        yield [(r[1], r[2], r[3]) for r in rows]
         if len(rows) < batch:
             return
 
