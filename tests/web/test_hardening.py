@@ -180,6 +180,10 @@ def test_vendored_htmx_matches_its_recorded_checksum_and_is_loaded_with_sri(env)
 def test_no_setting_turns_auditing_off():
     from docctl.config import Settings
 
-    assert not [name for name in Settings.model_fields if "audit" in name]
+    # the only setting naming the audit trail limits the size of one PDF export; none switches recording off
+    assert [name for name in Settings.model_fields if "audit" in name] == ["audit_pdf_max_events"]
+    assert Settings().audit_pdf_max_events >= 1
+    with pytest.raises(ValueError):
+        Settings(audit_pdf_max_events=0)
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "There is no setting that turns auditing off" in readme
