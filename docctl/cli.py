@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -17,7 +17,7 @@ from docctl.db import migrate as migrations
 from docctl.db.session import Database, make_engine
 from docctl.domain.policy import Role
 from docctl.errors import AuditTampered, DocctlError
-from docctl.services import accounts, demo, demo_documents, demo_training, system
+from docctl.services import accounts, demo, demo_documents, demo_training, signing_keys, system
 from docctl.services.credentials import AccountConfig
 from docctl.services.principal import Principal
 
@@ -65,9 +65,12 @@ def _require_migrated(database: Database) -> None:
         )
 
 
-def _record_configuration(database: Database, settings: Settings) -> None:
+def _record_configuration(database: Database, settings: Settings, *, first_at: datetime | None = None) -> None:
+    """Record the configuration (and create the instance CA the first time) now, or at `first_at` when the instance
+    is new (the demo, whose history starts weeks back: its CA must be valid when its first signatures were made)."""
     with database.unit_of_work() as s:
-        system.initialise(s, settings, at=SystemClock().now())
+        new = first_at is not None and signing_keys.instance_ca(s) is None
+        system.initialise(s, settings, at=first_at if new and first_at else SystemClock().now())
 
 
 @app.command()
@@ -149,11 +152,11 @@ def demo_command(
     """Seed demo users for every role (passwords printed here, demo mode only) and serve."""
     settings = _settings(mode="demo")
     database = _database(settings)
-    _record_configuration(database, settings)
-    config = AccountConfig.from_settings(settings)
     # the demo's history starts six weeks ago, so that training assigned then is overdue today (demo mode only)
     now = SystemClock().now()
     start = now - timedelta(days=42)
+    _record_configuration(database, settings, first_at=start - timedelta(minutes=5))
+    config = AccountConfig.from_settings(settings)
     creds = demo.seed(database, config, settings.data_dir, at=start)
     store = blobstore_from_url(settings.resolved_blobstore_url)
     passwords = {c.username: c.password for c in creds}

@@ -147,3 +147,27 @@ def test_help_works_without_a_terminal(data_dir):
     assert result.returncode == 0
     for command in ("init", "serve", "migrate", "demo", "user", "audit", "storage", "tick"):
         assert command in result.stdout
+
+
+def test_the_demo_instance_ca_is_valid_from_the_start_of_its_back_dated_history(tmp_path: Path) -> None:
+    """`docctl demo` writes six weeks of history: the instance CA must be valid when its first signatures were made,
+    or every signature in an evidence package fails `verify-package` (found by downloading one from the demo). An
+    existing instance is never back-dated."""
+    from datetime import UTC, datetime, timedelta
+
+    from docctl import cli
+    from docctl.config import Settings
+    from docctl.services import signing_keys
+    from docctl.signatures.certs import load_certificate
+
+    settings = Settings(data_dir=tmp_path, mode="demo")
+    database = cli._database(settings)
+    start = datetime.now(UTC) - timedelta(days=42)
+    cli._record_configuration(database, settings, first_at=start)
+    with database.read() as s:
+        first = signing_keys.instance_ca(s).certificate_pem
+    assert load_certificate(first).not_valid_before_utc <= start
+    cli._record_configuration(database, settings, first_at=start - timedelta(days=400))
+    with database.read() as s:
+        assert signing_keys.instance_ca(s).certificate_pem == first
+    database.dispose()
