@@ -7,7 +7,7 @@ import io
 import tempfile
 import uuid
 import zipfile
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -24,22 +24,13 @@ from docctl.services import accounts, audit_reviews
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
 from docctl.web.render import render
+from docctl.web.routes.audit import _day
 
 router = APIRouter()
 
 Auditor = Annotated[Caller, Depends(Require(Permission.AUDIT_READ))]
 Reviewer = Annotated[Caller, Depends(Require(Permission.AUDIT_REVIEW))]
 Text = Annotated[str, Query(max_length=40)]
-
-
-def _local_day(value: str, zone: str, *, end: bool) -> datetime | None:
-    if not value:
-        return None
-    try:
-        day = date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD).") from None
-    return datetime.combine(day + timedelta(days=1 if end else 0), time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 def _instant(value: str) -> datetime | None:
@@ -88,9 +79,9 @@ def _form(request: Request, state: State, caller: Caller, *, since: str = "", un
         counts = None
         if range_ is None:
             try:
-                cap = _local_day(until, zone, end=True)
+                cap = _day(until, zone, end=True)
                 range_ = audit_reviews.resolve_range(
-                    s, at=now, since=_local_day(since, zone, end=False),
+                    s, at=now, since=_day(since, zone, end=False),
                     until=min(cap, now) if cap is not None else None, from_seq=from_seq)
             except (InvalidInput, Conflict) as exc:
                 # nothing to review by default is news, not an error; a range the person typed that holds none is
