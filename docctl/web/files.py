@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from urllib.parse import quote
 
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from docctl.blobstore.base import BlobStore
 
@@ -32,3 +35,13 @@ def blob_response(store: BlobStore, sha256: str, media_type: str, filename: str,
         "X-Content-SHA256": sha256,
     }
     return StreamingResponse(chunks(), media_type=media_type, headers=headers)
+
+
+def zip_download(files: Mapping[str, Path], folder: str) -> Response:
+    """Small files (an openssl bundle) as `<folder>.zip`, each under `<folder>/` inside it."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in files.values():
+            z.write(path, f"{folder}/{path.name}")
+    return Response(out.getvalue(), media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{folder}.zip"'})

@@ -4,10 +4,8 @@ signer's user ID and password in that request."""
 from __future__ import annotations
 
 import base64
-import io
 import tempfile
 import uuid
-import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +20,7 @@ from docctl.domain.policy import Permission
 from docctl.errors import LoginFailed
 from docctl.services import approvals, documents, revisions, sessions, signature_check, signing_keys, training
 from docctl.web.deps import Caller, Info, RequireApi, State
+from docctl.web.files import zip_download
 from docctl.web.routes.training_api import task_json as training_task_json
 
 router = APIRouter(prefix="/api/v1")
@@ -179,12 +178,7 @@ def bundle_response(state: State, caller: Caller, signature_id: uuid.UUID) -> Re
     with tempfile.TemporaryDirectory() as tmp:
         files = signatures.openssl_bundle(Path(tmp), manifest=sig.manifest, signature_der=sig.signature,
                                           cert_pem=key.certificate_pem.encode(), ca_certificate_pem=ca.certificate_pem)
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-            for path in files.values():
-                z.write(path, f"signature-{sig.id}/{path.name}")
-    return Response(out.getvalue(), media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="signature-{sig.id}.zip"'})
+        return zip_download(files, f"signature-{sig.id}")
 
 
 @router.get("/document-types/{code}/route")

@@ -3,10 +3,8 @@ administrators, QA, inspectors), and the review form with its signature (QA only
 
 from __future__ import annotations
 
-import io
 import tempfile
 import uuid
-import zipfile
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,6 +21,7 @@ from docctl.errors import ConfigurationError, Conflict, DocctlError, InvalidInpu
 from docctl.services import accounts, audit_reviews
 from docctl.web.deps import Caller, Info, Require, State
 from docctl.web.errors import status_for
+from docctl.web.files import zip_download
 from docctl.web.render import render
 from docctl.web.routes.audit import _day
 
@@ -168,15 +167,9 @@ def review_detail(request: Request, review_id: uuid.UUID, state: State, caller: 
 
 def bundle_zip(state: State, caller: Caller, review_id: uuid.UUID) -> Response:
     """The review's openssl bundle (manifest.json, signature.der, signer.pem, signer-pubkey.pem, ca.pem, VERIFY.txt)."""
-    out = io.BytesIO()
     with state.db.read() as s, tempfile.TemporaryDirectory() as tmp:
         review = audit_reviews.get_review(s, principal=caller.principal, review_id=review_id)
-        files = audit_reviews.bundle(s, review, Path(tmp))
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-            for path in files.values():
-                z.write(path, f"audit-review-{review.id}/{path.name}")
-    return Response(out.getvalue(), media_type="application/zip",
-                    headers={"Content-Disposition": f'attachment; filename="audit-review-{review_id}.zip"'})
+        return zip_download(audit_reviews.bundle(s, review, Path(tmp)), f"audit-review-{review.id}")
 
 
 @router.get("/audit/reviews/{review_id}/bundle.zip")
